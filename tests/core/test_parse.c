@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the parsers extract from well-formed frames, and the rules they apply. The packet
+ * vectors check whole decisions; these check the fields the decisions stand on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fab_parse.h"
+
+/* Builds frames byte by byte: the test states every byte it means. */
+struct builder {
+	uint8_t buf[512];
+	size_t len;
+};
+
+static void put(struct builder *b, const void *p, size_t n)
+{
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+}
+
+static void put8(struct builder *b, uint8_t v)
+{
+	put(b, &v, 1);
+}
+
+static void put16(struct builder *b, uint16_t v)
+{
+	put8(b, (uint8_t)(v >> 8));
+	put8(b, (uint8_t)v);
+}
+
+static void put32(struct builder *b, uint32_t v)
+{
+	put16(b, (uint16_t)(v >> 16));
+	put16(b, (uint16_t)v);
+}
+
+static const uint8_t mac_a[6] = {0x52, 0x54, 0, 0, 0, 1};
+static const uint8_t mac_b[6] = {0x52, 0x54, 0, 0, 0, 2};
+
+static void eth(struct builder *b, uint16_t type)
+{
+	put(b, mac_b, 6);
+	put(b, mac_a, 6);
+	put16(b, type);
+}
+
+/* IPv4 with `opt_words` 4-byte words of options (NOPs), carrying UDP 1111 -> 2222. */
+static void ipv4_udp(struct builder *b, int opt_words, uint16_t frag)
+{
+	uint16_t ihl = (uint16_t)(20 + 4 * opt_words);
+
+	put8(b, (uint8_t)(0x40 | ihl / 4));
+	put8(b, 0);
+	put16(b, (uint16_t)(ihl + 8 + 4));
+	put16(b, 1);
+	put16(b, frag);
+	put8(b, 64);
+	put8(b, 17);
+	put16(b, 0);
+	put32(b, 0x0a000001);
+	put32(b, 0x0a000002);
+	for (int i = 0; i < opt_words * 4; i++)
+		put8(b, 1);
+	put16(b, 1111);
+	put16(b, 2222);
+	put16(b, 12);
+	put16(b, 0);
+	put32(b, 0xdeadbeef);
+}
+
+static int parse(struct builder *b, struct fab_frame *f)
+{
+	return fab_parse_frame(b->buf, b->buf + b->len, f);
+}
+
+static void test_ipv4_udp_fields(void **state)
+{
+	struct builder b = {0};
+	struct fab_frame f;
+
+	(void)state;
+	eth(&b, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&b, 0, 0);
+	assert_int_equal(parse(&b, &f), 0);
+	assert_int_equal(f.kind, FAB_L3_IPV4);
+	assert_memory_equal(f.dst_mac, mac_b, 6);
+	assert_memory_equal(f.src_mac, mac_a, 6);
+	assert_int_equal(f.l3_off, 14);
+	assert_int_equal(f.l4_off, 34);
+	assert_int_equal(f.ip4_src, 0x0a000001);
+	assert_int_equal(f.ip4_dst, 0x0a000002);
+	assert_int_equal(f.l4_proto, 17);
+	assert_true(f.has_ports);
+	assert_int_equal(f.sport, 1111);
+	assert_int_equal(f.dport, 2222);
+}
+
+static void test_ipv4_options_move_l4(void **state)
+{
+	struct builder b = {0};
+	struct fab_frame f;
+
+	(void)state;
+	eth(&b, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&b, 10, 0); /* the largest header: 60 bytes */
+	assert_int_equal(parse(&b, &f), 0);
+	assert_int_equal(f.l4_off, 14 + 60);
+	assert_int_equal(f.dport, 2222);
+}
+
+static void test_ipv4_fragments_have_no_ports(void **state)
+{
+	struct builder first = {0}, later = {0};
+	struct fab_frame f;
+
+	(void)state;
+	eth(&first, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&first, 0, FAB_IPV4_MF);
+	assert_int_equal(parse(&first, &f), 0);
+	assert_true(f.fragment);
+	assert_false(f.has_ports);
+	eth(&later, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&later, 0, 3);
+	assert_int_equal(parse(&later, &f), 0);
+	assert_true(f.fragment);
+	assert_false(f.has_ports);
+}
+
+static void test_vlan_tags(void **state)
+{
+	struct builder one = {0}, two = {0}, three = {0};
+	struct fab_frame f;
+
+	(void)state;
+	eth(&one, FAB_ETHERTYPE_VLAN);
+	put16(&one, 10);
+	put16(&one, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&one, 0, 0);
+	assert_int_equal(parse(&one, &f), 0);
+	assert_int_equal(f.vlan_count, 1);
+	assert_int_equal(f.l3_off, 18);
+	assert_int_equal(f.ethertype, FAB_ETHERTYPE_IPV4);
+
+	eth(&two, FAB_ETHERTYPE_QINQ);
+	put16(&two, 10);
+	put16(&two, FAB_ETHERTYPE_VLAN);
+	put16(&two, 20);
+	put16(&two, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&two, 0, 0);
+	assert_int_equal(parse(&two, &f), 0);
+	assert_int_equal(f.vlan_count, 2);
+	assert_int_equal(f.l3_off, 22);
+
+	eth(&three, FAB_ETHERTYPE_QINQ);
+	for (int i = 0; i < 3; i++) {
+		put16(&three, 10);
+		put16(&three, FAB_ETHERTYPE_VLAN);
+	}
+	put32(&three, 0);
+	assert_int_equal(parse(&three, &f), FAB_DROP_VLAN_TOO_MANY);
+}
+
+/* IPv6 with `n` destination-options headers (8 bytes each) before UDP. */
+static void ipv6_ext_chain(struct builder *b, int n, uint8_t first_nh_override)
+{
+	uint8_t src[16] = {0xfd, 0, [15] = 1};
+	uint8_t dst[16] = {0xfd, 0, [15] = 2};
+
+	eth(b, FAB_ETHERTYPE_IPV6);
+	put32(b, 0x60000000);
+	put16(b, (uint16_t)(8 * n + 8));
+	put8(b, first_nh_override ? first_nh_override : (n ? FAB_IPPROTO_DSTOPTS : FAB_IPPROTO_UDP));
+	put8(b, 64);
+	put(b, src, 16);
+	put(b, dst, 16);
+	for (int i = 0; i < n; i++) {
+		put8(b, i + 1 < n ? FAB_IPPROTO_DSTOPTS : FAB_IPPROTO_UDP);
+		put8(b, 0);
+		put16(b, 0x0104); /* PadN of 4 bytes */
+		put32(b, 0);
+	}
+	put16(b, 3333);
+	put16(b, 4444);
+	put16(b, 8);
+	put16(b, 0);
+}
+
+static void test_ipv6_extension_rule(void **state)
+{
+	struct builder four = {0}, five = {0}, frag = {0};
+	struct fab_frame f;
+
+	(void)state;
+	ipv6_ext_chain(&four, FAB_IPV6_MAX_EXT, 0);
+	assert_int_equal(parse(&four, &f), 0);
+	assert_int_equal(f.kind, FAB_L3_IPV6);
+	assert_int_equal(f.l4_off, 14 + 40 + 8 * FAB_IPV6_MAX_EXT);
+	assert_int_equal(f.sport, 3333);
+	assert_int_equal(f.dport, 4444);
+
+	ipv6_ext_chain(&five, FAB_IPV6_MAX_EXT + 1, 0);
+	assert_int_equal(parse(&five, &f), FAB_DROP_IPV6_EXT_CHAIN_TOO_LONG);
+
+	/* A fragment header (the same 8 bytes, read as one) keeps the ports out of the hash. */
+	ipv6_ext_chain(&frag, 1, FAB_IPPROTO_FRAGMENT);
+	assert_int_equal(parse(&frag, &f), 0);
+	assert_true(f.fragment);
+	assert_false(f.has_ports);
+}
+
+static void test_parsers_name_every_failure(void **state)
+{
+	struct builder b = {0};
+	struct fab_frame f;
+
+	(void)state;
+	eth(&b, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&b, 0, 0);
+	b.buf[14] = 0x44; /* IHL 4: 16 bytes */
+	assert_int_equal(parse(&b, &f), FAB_DROP_IPV4_BAD_IHL);
+	b.buf[14] = 0x55;
+	assert_int_equal(parse(&b, &f), FAB_DROP_IPV4_BAD_VERSION);
+	b.buf[14] = 0x45;
+	b.buf[17] = 200; /* total length past the frame */
+	assert_int_equal(parse(&b, &f), FAB_DROP_IPV4_BAD_LENGTH);
+	b.buf[17] = 32;
+	b.buf[14 + 20 + 5] = 40; /* UDP length past the IP payload */
+	assert_int_equal(parse(&b, &f), FAB_DROP_UDP_BAD_LENGTH);
+	b.buf[14 + 20 + 5] = 4; /* UDP length below its header */
+	assert_int_equal(parse(&b, &f), FAB_DROP_UDP_BAD_LENGTH);
+	b.len = 13;
+	assert_int_equal(parse(&b, &f), FAB_DROP_ETH_TRUNCATED);
+}
+
+static void test_checksum_fold(void **state)
+{
+	/* RFC 1071's example header sums to 0xddf2 before complementing. */
+	static const uint8_t hdr[] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+				      0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+
+	(void)state;
+	assert_int_equal(fab_csum_fold(fab_csum_add(0, hdr, hdr + sizeof(hdr), sizeof(hdr))), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ipv4_udp_fields),
+		cmocka_unit_test(test_ipv4_options_move_l4),
+		cmocka_unit_test(test_ipv4_fragments_have_no_ports),
+		cmocka_unit_test(test_vlan_tags),
+		cmocka_unit_test(test_ipv6_extension_rule),
+		cmocka_unit_test(test_parsers_name_every_failure),
+		cmocka_unit_test(test_checksum_fold),
+	};
+
+	return cmocka_run_group_tests_name("parsers", tests, NULL, NULL);
+}
