@@ -36,7 +36,8 @@ passed=0
 failed=0
 failures=()
 
-# Runs one stage; a failure is recorded and the remaining stages still run.
+# Runs one stage; a failure is recorded and the remaining stages still run. Inside a
+# stage errexit is off (bash ignores it in an `if` condition): stages check each step.
 stage() {
 	local name=$1
 	shift
@@ -54,20 +55,20 @@ test_plain() {
 }
 
 test_sanitized() {
-	configure build/asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
-	ninja -C build/asan -j "$jobs"
+	configure build/asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false || return 1
+	ninja -C build/asan -j "$jobs" || return 1
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C build/asan -v --suite unit --num-processes "$jobs" --print-errorlogs
 }
 
 test_fuzz() {
-	local corpus
-	CC=clang configure build/fuzz -Dfuzz=true
-	ninja -C build/fuzz -j "$jobs" tests/fuzz/fuzz_decide
-	corpus=$(mktemp -d)
-	trap 'rm -rf "$corpus"' RETURN
-	/usr/bin/python3 tests/fuzz/make_corpus.py tests/vectors/cases "$corpus"
+	local corpus=build/fuzz/corpus
+	CC=clang configure build/fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false ||
+		return 1
+	ninja -C build/fuzz -j "$jobs" tests/fuzz/fuzz_decide || return 1
+	rm -rf "$corpus" build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-*
+	/usr/bin/python3 tests/fuzz/make_corpus.py tests/vectors/cases "$corpus" || return 1
 	echo "fuzz_decide: ${fuzz_seconds} s, seeded with the packet vectors"
 	build/fuzz/tests/fuzz/fuzz_decide -max_total_time="$fuzz_seconds" -max_len=2048 \
 		-print_final_stats=1 -artifact_prefix=build/fuzz/ "$corpus" 2>&1 |

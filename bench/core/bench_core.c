@@ -172,10 +172,10 @@ int main(void)
 		uint32_t (*fn)(void);
 		double ns;
 	} cases[] = {
-		{"core_touch_ns", run_touch, 0},
-		{"core_encap_ns", run_encap, 0},
-		{"core_decap_ns", run_decap, 0},
-		{"core_forward_ns", run_forward, 0},
+		{"touch", run_touch, 0},
+		{"encap", run_encap, 0},
+		{"decap", run_decap, 0},
+		{"forward", run_forward, 0},
 	};
 	const int n = (int)(sizeof(cases) / sizeof(cases[0]));
 
@@ -188,11 +188,10 @@ int main(void)
 		sink += cases[i].fn();
 	for (int i = 0; i < n; i++) {
 		cases[i].ns = median_ns_per_packet(cases[i].fn);
-		printf("BENCH %s %.2f ns\n", cases[i].name, cases[i].ns);
+		printf("BENCH core_%s_ns %.2f ns\n", cases[i].name, cases[i].ns);
 	}
 	for (int i = 1; i < n; i++)
-		printf("BENCH %.*s_vs_touch %.2f x\n", (int)(strlen(cases[i].name) - 3), cases[i].name,
-		       cases[i].ns / cases[0].ns);
+		printf("BENCH core_%s_vs_touch %.2f x\n", cases[i].name, cases[i].ns / cases[0].ns);
 	printf("BENCH core_encap_mpps_one_core %.1f Mpps\n", 1e3 / cases[1].ns);
 	return 0;
 }

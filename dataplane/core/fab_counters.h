@@ -67,7 +67,9 @@
 	  "endpoint's host has no underlay neighbour entry")                                   \
 	X(TX_FULL, 40, "tx_full", "output queue full")                                         \
 	X(FRAME_TOO_LARGE, 41, "frame_too_large", "encapsulated frame would exceed the MTU")   \
-	X(ENCAP_NO_ROOM, 42, "encap_no_room", "no headroom or tailroom to rewrite the frame")
+	X(ENCAP_NO_ROOM, 42, "encap_no_room", "no headroom or tailroom to rewrite the frame") \
+	X(HOLD_CANCELLED, 43, "hold_cancelled",                                                \
+	  "held frame for a VM that is no longer coming (migration cancelled)")
 
 enum fab_drop_reason {
 #define FAB_X_ENUM(sym, num, name, help) FAB_DROP_##sym = num,

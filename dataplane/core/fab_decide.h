@@ -26,9 +26,9 @@
 
 enum fab_action {
 	FAB_ACT_DROP = 0,      /* count verdict.drop */
-	FAB_ACT_DELIVER = 1,   /* strip `strip` bytes, send to VM port `port` */
-	FAB_ACT_ENCAP = 2,     /* strip `strip` bytes, push VXLAN(vni) to `vtep`, marked if `mark` */
-	FAB_ACT_HOLD = 3,      /* strip `strip` bytes, queue for incoming VM port `port` */
+	FAB_ACT_DELIVER = 1,   /* strip and trim (`strip`, `keep`), send to VM port `port` */
+	FAB_ACT_ENCAP = 2,     /* strip and trim, push VXLAN(vni) to `vtep`, marked if `mark` */
+	FAB_ACT_HOLD = 3,      /* strip and trim, queue for incoming VM port `port` */
 	FAB_ACT_ARP_REPLY = 4, /* rewrite into the ARP reply for `answer_mac`, send back */
 	FAB_ACT_ND_REPLY = 5,  /* rewrite into the neighbour advertisement, send back */
 	FAB_ACT_ACTIVATE = 6,  /* the port's INCOMING endpoint announced itself: flip it to
@@ -44,6 +44,9 @@ struct fab_verdict {
 	uint8_t pad;
 	uint16_t port;  /* DELIVER, HOLD, ACTIVATE */
 	uint16_t strip; /* outer header bytes to remove first */
+	uint16_t keep;  /* then the bytes to keep (the inner frame as UDP bounds it, without
+			 * the outer frame's trailer), or 0 for all that follow */
+	uint16_t pad2;
 	uint32_t vtep;  /* ENCAP: destination host, host byte order */
 	uint32_t vni;   /* ENCAP */
 	uint8_t answer_mac[6]; /* ARP_REPLY, ND_REPLY: the MAC that owns the asked address */
@@ -289,6 +292,7 @@ FAB_INLINE void fab_decide_overlay(struct fab_verdict *v, int outer_ret,
 		return;
 	}
 	v->strip = vx->inner_off;
+	v->keep = vx->inner_len;
 	fab_decide_unicast(v, dst, vx->vni, true, vx->marked, 0xffff);
 }
 

@@ -71,7 +71,7 @@ FAB_INLINE bool fab_ep_location_valid(const struct fab_endpoint *ep)
 		return false;
 	if (ep->state == FAB_EP_REMOTE || ep->state == FAB_EP_FORWARDING)
 		return ep->vtep != 0;
-	return true;
+	return ep->port != 0; /* port 0 is the uplink */
 }
 
 /*
@@ -92,7 +92,8 @@ FAB_INLINE bool fab_ep_location_valid(const struct fab_endpoint *ep)
  *   -EPERM   the step does not start from the current state (begin forwarding from
  *            anything but LOCAL, activate from anything but INCOMING, ...).
  * Completing steps are idempotent: activating an endpoint already LOCAL at that
- * generation on that port returns 0, as does ending forwarding twice.
+ * generation returns 0 (it was activated at that generation, by the fast path or by an
+ * earlier call), as does ending forwarding of an endpoint already REMOTE at it.
  */
 FAB_INLINE int fab_endpoint_step(struct fab_endpoint *cur, unsigned int step,
 				 const struct fab_endpoint *arg)
@@ -112,7 +113,7 @@ FAB_INLINE int fab_endpoint_step(struct fab_endpoint *cur, unsigned int step,
 			next.port = 0;
 		break;
 	case FAB_STEP_PREPARE_INCOMING:
-		if (arg->generation == 0)
+		if (arg->generation == 0 || arg->port == 0)
 			return -EINVAL;
 		if (arg->generation <= cur->generation)
 			return -ESTALE;

@@ -183,8 +183,9 @@ FAB_INLINE bool fab_ipv6_is_ext(uint8_t nh)
 	       nh == FAB_IPPROTO_DSTOPTS || nh == FAB_IPPROTO_FRAGMENT;
 }
 
-/* Checks an NS or NA: its fixed part and that every option has a non-zero length and ends
- * inside the message (RFC 4861 section 7.1.1). */
+/* Checks an NS or NA: its fixed part, and that each of its first four options has a
+ * non-zero length and ends inside the message (RFC 4861 section 7.1.1). Later options
+ * are the receiving VM's to judge: the proxy reads none of them. */
 FAB_INLINE int fab_parse_nd(const uint8_t *data, const uint8_t *end, struct fab_frame *f)
 {
 	const uint8_t *m = data + f->l4_off;

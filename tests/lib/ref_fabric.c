@@ -204,13 +204,13 @@ void ref_process(const struct vec_case *c, const uint8_t *in, size_t len, uint16
 				dst = lookup_mac(c, vx.vni, f.dst_mac);
 		}
 		fab_decide_overlay(&v, ret, &vx, src_known, vni_ok, inner_ret, &f, dst);
-		/* Only the inner frame travels on: a padded outer frame's tail does not. */
-		if (v.action != FAB_ACT_DROP)
-			len = (size_t)vx.inner_off + vx.inner_len;
 	} else {
 		struct fab_host_ctx host = c->host;
 
 		fab_decide_underlay(&v, &host, ret, &f);
 	}
+	/* Only the inner frame travels on: a padded outer frame's tail does not. */
+	if (v.keep && v.strip + v.keep <= len)
+		len = (size_t)v.strip + v.keep;
 	execute(c, &v, &f, data, len, in_port, r);
 }
