@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The DPDK backend's shared state: what the control thread publishes and the workers
+ * read. Workers and the control thread meet only here, through
+ *   - the rte_hash tables (lock-free readers, one writer: the control thread), whose
+ *     freed key slots wait for a QSBR grace period;
+ *   - 64-bit words written atomically (the fast path's view of an endpoint is packed
+ *     into the hash's data word, a port's binding into one word per port);
+ *   - a ring from the workers to the control thread for events.
+ */
+#ifndef FAB_DPDK_INTERNAL_H
+#define FAB_DPDK_INTERNAL_H
+
+#include <rte_ethdev.h>
+#include <rte_hash.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dpdk_backend.h"
+#include "fab_decide.h"
+
+#define DP_BURST 32
+#define DP_UPLINK 0
+#define DP_MAX_PORTS (DPDK_MAX_VM_PORTS + 1)
+#define DP_VTEP_CACHE 256
+
+/*
+ * The fast path's view of an endpoint, packed into the 64-bit data word of its hash
+ * entry so that an update is one atomic store: bits 0-3 the state, 4-31 the counter
+ * slot, 32-63 the port (LOCAL, INCOMING) or the VTEP (REMOTE, FORWARDING).
+ */
+static inline uint64_t dp_ep_pack(const struct fab_endpoint *loc, uint32_t slot)
+{
+	uint32_t where = loc->state == FAB_EP_LOCAL || loc->state == FAB_EP_INCOMING ? loc->port
+										       : loc->vtep;
+
+	return (uint64_t)where << 32 | (uint64_t)(slot & 0x0fffffffu) << 4 | (loc->state & 0xf);
+}
+
+static inline void dp_ep_unpack(uint64_t w, struct fab_endpoint *loc, uint32_t *slot)
+{
+	loc->state = (uint8_t)(w & 0xf);
+	loc->generation = 0; /* the fast path never needs it */
+	loc->flags = 0;
+	*slot = (uint32_t)(w >> 4) & 0x0fffffffu;
+	if (loc->state == FAB_EP_LOCAL || loc->state == FAB_EP_INCOMING) {
+		loc->port = (uint16_t)(w >> 32);
+		loc->vtep = 0;
+	} else {
+		loc->port = 0;
+		loc->vtep = (uint32_t)(w >> 32);
+	}
+}
+
+static inline uint64_t dp_mac_pack(const uint8_t *mac)
+{
+	uint64_t w = 0;
+
+	for (int i = 0; i < 6; i++)
+		w = w << 8 | mac[i];
+	return w;
+}
+
+static inline void dp_mac_unpack(uint64_t w, uint8_t *mac)
+{
+	for (int i = 5; i >= 0; i--) {
+		mac[i] = (uint8_t)w;
+		w >>= 8;
+	}
+}
+
+/* (VNI, family, address): the key of the ARP/ND proxy table. */
+struct dp_addr_key {
+	uint32_t vni;
+	uint8_t family;
+	uint8_t zero[3];
+	uint8_t addr[16];
+};
+
+/* Hold queue entry: a frame for an incoming VM and when it arrived. */
+struct dp_held {
+	struct rte_mbuf *m;
+	uint64_t tsc;
+};
+
+struct dp_port {
+	char name[FAB_PORT_NAME_MAX];
+	uint16_t ethdev;
+	uint16_t index; /* 0: the uplink */
+	uint32_t vni;
+	uint16_t owner; /* the worker that polls its RX queue and drains its hold queue */
+	/* Binding, written by the control thread: bits 0-47 the MAC, 48-55 the state
+	 * (FAB_EP_LOCAL, FAB_EP_INCOMING or ABSENT). */
+	uint64_t binding;
+	/* The bound endpoint's counter slot + 1, or 0: counts the VM's own frames. */
+	uint64_t bound_slot;
+	/* Set by a worker that saw the incoming VM announce itself; cleared by the control
+	 * thread when it publishes the port's next binding. */
+	uint8_t activated;
+	uint8_t overflow_reported;
+	struct rte_ring *hold;
+};
+
+/* One worker's counters, summed by the control thread on read. */
+struct dp_ep_counters {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t drops;
+	uint64_t last_tsc;
+};
+
+struct dp_vtep_cache_entry {
+	uint32_t vtep;
+	uint32_t gen; /* hosts_gen when filled; 0: empty */
+	uint64_t mac; /* 0: not a known host */
+};
+
+struct dp_tx {
+	struct rte_eth_dev_tx_buffer *buf;
+};
+
+struct dp_worker {
+	struct dpdk_backend *b;
+	unsigned int id;
+	unsigned int lcore;
+	uint16_t rx_ports[DP_MAX_PORTS];
+	unsigned int n_rx_ports;
+	struct rte_eth_dev_tx_buffer *tx[DP_MAX_PORTS];
+	uint64_t ctr[FAB_CTR__COUNT];
+	uint64_t drops[FAB_DROP__COUNT];
+	struct dp_ep_counters *ep; /* [max_endpoints] */
+	struct dp_vtep_cache_entry vtep_cache[DP_VTEP_CACHE];
+	uint64_t next_hold_check;
+} __rte_cache_aligned;
+
+struct dpdk_backend {
+	struct dpdk_config cfg;
+	struct fab_host_ctx host;
+	struct dp_port ports[DP_MAX_PORTS];
+	unsigned int n_ports; /* uplink + VM ports */
+	struct dp_port *port_of_index[FAB_MAX_PORTS]; /* VM ports by their fabric index */
+	struct rte_mempool *pool;
+	struct rte_hash *ep_hash;
+	struct rte_hash *addr_hash;
+	struct rte_hash *host_hash;
+	uint64_t *vni_bits; /* one bit per VNI */
+	struct fab_ep_stats *ep_base; /* per slot: counter sums when the slot was assigned */
+	uint32_t hosts_gen; /* bumped on every host change, so worker caches refill */
+	struct rte_rcu_qsbr *qsbr;
+	struct rte_ring *events; /* struct fab_dp_event, workers -> control */
+	struct dp_worker workers[DPDK_MAX_WORKERS];
+	unsigned int n_workers;
+	uint64_t hold_timeout_tsc;
+	volatile bool running;
+	bool started;
+};
+
+int dp_tables_create(struct dpdk_backend *b, char *err, size_t err_len);
+void dp_tables_destroy(struct dpdk_backend *b);
+int dp_worker_main(void *arg);
+
+static inline bool dp_vni_known(const struct dpdk_backend *b, uint32_t vni)
+{
+	return (__atomic_load_n(&b->vni_bits[vni >> 6], __ATOMIC_RELAXED) >> (vni & 63)) & 1;
+}
+
+#endif

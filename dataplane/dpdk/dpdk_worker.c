@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A worker lcore's loop: receive a burst, parse every frame, look the destinations up in
+ * bulk, decide with the forwarding core, carry out the verdicts, and send in bursts. No
+ * allocation, lock, log line or system call per packet; when idle it backs off into
+ * short sleeps (announced to RCU as offline, so the control thread never waits for a
+ * sleeping worker).
+ */
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_hash.h>
+#include <rte_lcore.h>
+#include <rte_prefetch.h>
+#include <rte_ring_peek.h>
+
+#include "dpdk_internal.h"
+#include "fab_rewrite.h"
+
+struct dp_pkt {
+	struct fab_frame f;
+	struct fab_vxlan vx;
+	struct fab_ep_key key;
+	uint8_t target_mac[6];
+	uint8_t has_target;
+	uint8_t overlay;   /* VXLAN for this host */
+	uint8_t src_known;
+	uint8_t vni_ok;
+	uint8_t need_ep;   /* key is to be looked up */
+	int ret;
+	int inner_ret;
+};
+
+static inline void count_drop(struct dp_worker *w, unsigned int reason)
+{
+	w->drops[reason]++;
+	w->ctr[FAB_CTR_DROPPED]++;
+}
+
+static inline void ep_count(struct dp_worker *w, uint32_t slot, uint32_t bytes, bool dropped,
+			    uint64_t now)
+{
+	struct dp_ep_counters *c = &w->ep[slot];
+
+	c->packets++;
+	c->bytes += bytes;
+	c->drops += dropped;
+	c->last_tsc = now;
+}
+
+/* Is `vtep` a known host, and its underlay MAC? A per-worker cache in front of the hosts
+ * table, emptied whenever the control thread changes a host. */
+static inline uint64_t host_mac(struct dp_worker *w, uint32_t vtep)
+{
+	struct dpdk_backend *b = w->b;
+	uint32_t gen = __atomic_load_n(&b->hosts_gen, __ATOMIC_ACQUIRE) | 1;
+	struct dp_vtep_cache_entry *e = &w->vtep_cache[(vtep ^ (vtep >> 8) ^ (vtep >> 16)) &
+						       (DP_VTEP_CACHE - 1)];
+	void *data = NULL;
+
+	if (fab_likely(e->gen == gen && e->vtep == vtep))
+		return e->mac;
+	e->vtep = vtep;
+	e->gen = gen;
+	e->mac = rte_hash_lookup_data(b->host_hash, &vtep, &data) >= 0 ? (uint64_t)(uintptr_t)data : 0;
+	return e->mac;
+}
+
+static inline struct fab_port_ctx port_ctx(const struct dp_port *p)
+{
+	uint64_t binding = __atomic_load_n(&p->binding, __ATOMIC_ACQUIRE);
+	struct fab_port_ctx ctx = {.vni = p->vni, .index = p->index};
+
+	ctx.bound = (uint8_t)(binding >> 48);
+	dp_mac_unpack(binding, ctx.mac);
+	return ctx;
+}
+
+static inline void tx(struct dp_worker *w, const struct dp_port *p, struct rte_mbuf *m)
+{
+	rte_eth_tx_buffer(p->ethdev, (uint16_t)w->id, w->tx[p - w->b->ports], m);
+}
+
+/* Queues a frame for an incoming VM, or delivers it if the VM has just activated and
+ * nothing is still queued ahead of it. */
+static void hold(struct dp_worker *w, struct dp_port *p, struct rte_mbuf *m, uint64_t now,
+		 uint32_t slot, bool have_slot)
+{
+	uint8_t bound = (uint8_t)(__atomic_load_n(&p->binding, __ATOMIC_ACQUIRE) >> 48);
+	bool active = bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE);
+	struct dp_held h = {.m = m, .tsc = now};
+
+	if (active && rte_ring_empty(p->hold)) {
+		tx(w, p, m);
+		w->ctr[FAB_CTR_DELIVERED]++;
+		return;
+	}
+	if (rte_ring_enqueue_elem(p->hold, &h, sizeof(h)) == 0) {
+		w->ctr[FAB_CTR_HELD]++;
+		return;
+	}
+	count_drop(w, FAB_DROP_HOLD_OVERFLOW);
+	if (have_slot)
+		w->ep[slot].drops++;
+	rte_pktmbuf_free(m);
+	if (!__atomic_exchange_n(&p->overflow_reported, 1, __ATOMIC_RELAXED)) {
+		struct fab_dp_event ev = {.kind = FAB_EVENT_HOLD_OVERFLOW, .port = p->index,
+					  .count = 1};
+
+		rte_ring_enqueue_elem(w->b->events, &ev, sizeof(ev));
+	}
+}
+
+/* Strips the outer headers and any trailer the verdict names. */
+static inline void strip(struct rte_mbuf *m, const struct fab_verdict *v)
+{
+	if (v->strip)
+		rte_pktmbuf_adj(m, v->strip);
+	if (v->keep && rte_pktmbuf_pkt_len(m) > v->keep)
+		rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - v->keep));
+}
+
+/* Carries out verdict `v` on `m`. Returns the drop reason when the frame is dropped
+ * here (the caller frees it), or 0 when it went somewhere. */
+static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_mbuf *m,
+			    struct dp_pkt *pkt, const struct fab_verdict *v, uint64_t now,
+			    uint32_t slot, bool have_slot)
+{
+	struct dpdk_backend *b = w->b;
+	uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
+
+	switch (v->action) {
+	case FAB_ACT_DROP:
+		return v->drop;
+	case FAB_ACT_TO_HOST:
+		w->ctr[FAB_CTR_TO_HOST]++;
+		return FAB_DROP__COUNT; /* freed, counted as to_host only */
+	case FAB_ACT_DELIVER: {
+		struct dp_port *out = v->port < FAB_MAX_PORTS ? b->port_of_index[v->port] : NULL;
+
+		if (!out)
+			return FAB_DROP_PORT_NOT_BOUND;
+		strip(m, v);
+		tx(w, out, m);
+		w->ctr[FAB_CTR_DELIVERED]++;
+		return 0;
+	}
+	case FAB_ACT_HOLD: {
+		struct dp_port *out = v->port < FAB_MAX_PORTS ? b->port_of_index[v->port] : NULL;
+
+		if (!out)
+			return FAB_DROP_PORT_NOT_BOUND;
+		strip(m, v);
+		hold(w, out, m, now, slot, have_slot);
+		return 0;
+	}
+	case FAB_ACT_ENCAP: {
+		uint64_t mac = host_mac(w, v->vtep);
+		struct fab_encap e = {.src_ip = b->host.vtep, .dst_ip = v->vtep, .vni = v->vni,
+				      .mark = v->mark};
+		uint32_t inner_len;
+		uint8_t *hdr;
+
+		if (!mac)
+			return FAB_DROP_NO_ROUTE_TO_VTEP;
+		strip(m, v);
+		inner_len = rte_pktmbuf_pkt_len(m);
+		if (inner_len + FAB_VXLAN_ENCAP_LEN - FAB_ETH_HLEN > b->cfg.underlay_mtu)
+			return FAB_DROP_FRAME_TOO_LARGE;
+		hdr = (uint8_t *)rte_pktmbuf_prepend(m, FAB_VXLAN_ENCAP_LEN);
+		if (!hdr)
+			return FAB_DROP_ENCAP_NO_ROOM;
+		fab_copy6(e.src_mac, b->host.mac);
+		dp_mac_unpack(mac, e.dst_mac);
+		fab_vxlan_write(hdr, &e, (uint16_t)inner_len, fab_vxlan_sport(fab_flow_hash(&pkt->f)));
+		tx(w, &b->ports[DP_UPLINK], m);
+		w->ctr[v->mark ? FAB_CTR_FORWARDED : FAB_CTR_ENCAPSULATED]++;
+		return 0;
+	}
+	case FAB_ACT_ARP_REPLY: {
+		unsigned int ret = (unsigned int)fab_arp_reply_write(
+			data, data + rte_pktmbuf_data_len(m), &pkt->f, v->answer_mac);
+
+		if (ret)
+			return ret;
+		tx(w, in, m);
+		w->ctr[FAB_CTR_ARP_REPLIED]++;
+		return 0;
+	}
+	case FAB_ACT_ND_REPLY: {
+		uint16_t want = fab_nd_reply_len(&pkt->f);
+		uint16_t have = rte_pktmbuf_data_len(m);
+
+		if (want > have && !rte_pktmbuf_append(m, (uint16_t)(want - have)))
+			return FAB_DROP_ENCAP_NO_ROOM;
+		if (want < have)
+			rte_pktmbuf_trim(m, (uint16_t)(have - want));
+		if (fab_nd_reply_write(data, data + want, &pkt->f, v->answer_mac))
+			return FAB_DROP_ENCAP_NO_ROOM;
+		tx(w, in, m);
+		w->ctr[FAB_CTR_ND_REPLIED]++;
+		return 0;
+	}
+	case FAB_ACT_ACTIVATE: {
+		struct dp_port *p = b->port_of_index[v->port];
+		struct fab_dp_event ev = {.kind = FAB_EVENT_ACTIVATED, .port = v->port};
+
+		if (p && !__atomic_exchange_n(&p->activated, 1, __ATOMIC_ACQ_REL)) {
+			rte_ring_enqueue_elem(b->events, &ev, sizeof(ev));
+			w->ctr[FAB_CTR_ACTIVATED]++;
+		}
+		return FAB_DROP__COUNT; /* the announcement itself goes no further */
+	}
+	default:
+		return FAB_DROP_UNKNOWN_DESTINATION;
+	}
+}
+
+/* Parses one frame and prepares its lookups. */
+static void classify(struct dp_worker *w, const struct dp_port *in,
+		     const struct fab_port_ctx *pctx, struct rte_mbuf *m, struct dp_pkt *pkt)
+{
+	struct dpdk_backend *b = w->b;
+	const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *end = data + rte_pktmbuf_data_len(m);
+	struct fab_frame *f = &pkt->f;
+
+	pkt->need_ep = 0;
+	pkt->overlay = 0;
+	pkt->has_target = 0;
+	pkt->inner_ret = 0;
+	pkt->ret = fab_parse_frame(data, end, f);
+	if (in->index == DP_UPLINK) {
+		if (pkt->ret || !fab_frame_is_vxlan_to(f, b->host.vtep))
+			return;
+		pkt->overlay = 1;
+		pkt->src_known = pkt->vni_ok = 0;
+		pkt->ret = fab_parse_vxlan_outer(data, end, f, &pkt->vx);
+		if (pkt->ret)
+			return;
+		pkt->src_known = host_mac(w, pkt->vx.src_vtep) != 0;
+		pkt->vni_ok = dp_vni_known(b, pkt->vx.vni);
+		if (!pkt->src_known || !pkt->vni_ok)
+			return;
+		pkt->inner_ret = fab_parse_inner(data, &pkt->vx, f);
+		if (pkt->inner_ret || fab_mac_is_multicast(f->dst_mac))
+			return;
+		pkt->key = (struct fab_ep_key){.vni = pkt->vx.vni};
+		fab_copy6(pkt->key.mac, f->dst_mac);
+		pkt->need_ep = 1;
+		return;
+	}
+	if (pkt->ret)
+		return;
+	switch (fab_vm_lookup_kind(f)) {
+	case FAB_LOOKUP_DST_MAC:
+		pkt->key = (struct fab_ep_key){.vni = pctx->vni};
+		fab_copy6(pkt->key.mac, f->dst_mac);
+		pkt->need_ep = 1;
+		break;
+	case FAB_LOOKUP_IP4:
+	case FAB_LOOKUP_IP6: {
+		/* ARP and ND are rare: one lookup each, not worth a bulk pass. */
+		struct dp_addr_key k = {.vni = pctx->vni};
+		void *mac = NULL;
+
+		if (f->kind == FAB_L3_ARP) {
+			k.family = 4;
+			fab_store_be32(k.addr, f->arp_tpa);
+		} else {
+			k.family = 6;
+			fab_copy16(k.addr, f->nd_target);
+		}
+		if (rte_hash_lookup_data(b->addr_hash, &k, &mac) >= 0) {
+			dp_mac_unpack((uint64_t)(uintptr_t)mac, pkt->target_mac);
+			pkt->has_target = 1;
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mbuf **pkts,
+			  unsigned int n)
+{
+	struct dp_pkt st[DP_BURST];
+	const void *keys[DP_BURST];
+	void *found[DP_BURST];
+	unsigned int key_of[DP_BURST];
+	struct rte_mbuf *drop[DP_BURST];
+	unsigned int nk = 0, nd = 0;
+	uint64_t hits = 0;
+	uint64_t now = rte_rdtsc();
+	struct fab_port_ctx pctx = {0};
+	uint64_t src_slot = 0;
+
+	if (in->index != DP_UPLINK) {
+		pctx = port_ctx(in);
+		src_slot = __atomic_load_n(&in->bound_slot, __ATOMIC_ACQUIRE);
+	}
+	w->ctr[FAB_CTR_RX] += n;
+	for (unsigned int i = 0; i < n; i++) {
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		if (fab_unlikely(pkts[i]->nb_segs > 1) && rte_pktmbuf_linearize(pkts[i])) {
+			st[i].ret = FAB_DROP_FRAME_TOO_LARGE;
+			st[i].need_ep = st[i].overlay = st[i].has_target = 0;
+			continue;
+		}
+		classify(w, in, &pctx, pkts[i], &st[i]);
+		if (st[i].need_ep) {
+			key_of[i] = nk;
+			keys[nk++] = &st[i].key;
+		}
+	}
+	if (nk)
+		rte_hash_lookup_bulk_data(w->b->ep_hash, keys, nk, &hits, found);
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct dp_pkt *pkt = &st[i];
+		struct fab_endpoint dst_loc;
+		const struct fab_endpoint *dst = NULL;
+		struct fab_verdict v;
+		uint32_t slot = 0;
+		uint32_t bytes = rte_pktmbuf_pkt_len(pkts[i]);
+		unsigned int reason;
+
+		if (pkt->need_ep && (hits >> key_of[i]) & 1) {
+			dp_ep_unpack((uint64_t)(uintptr_t)found[key_of[i]], &dst_loc, &slot);
+			dst = &dst_loc;
+		}
+		if (in->index != DP_UPLINK)
+			fab_decide_vm(&v, &pctx, pkt->ret, &pkt->f, dst,
+				      pkt->has_target ? pkt->target_mac : NULL);
+		else if (pkt->overlay)
+			fab_decide_overlay(&v, pkt->ret, &pkt->vx, pkt->src_known, pkt->vni_ok,
+					   pkt->inner_ret, &pkt->f, dst);
+		else
+			fab_decide_underlay(&v, &w->b->host, pkt->ret, &pkt->f);
+
+		reason = execute(w, in, pkts[i], pkt, &v, now, slot, dst != NULL);
+		if (reason) {
+			if (reason < FAB_DROP__COUNT)
+				count_drop(w, reason);
+			drop[nd++] = pkts[i];
+		}
+		if (dst)
+			ep_count(w, slot, bytes, reason && reason < FAB_DROP__COUNT, now);
+		if (src_slot)
+			ep_count(w, (uint32_t)src_slot - 1, bytes, reason && reason < FAB_DROP__COUNT,
+				 now);
+	}
+	if (nd)
+		rte_pktmbuf_free_bulk(drop, nd);
+}
+
+/* The owner of a VM port drains its hold queue: released in arrival order once the VM
+ * runs here, dropped when they waited too long or the VM is no longer coming. */
+static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t now)
+{
+	struct dpdk_backend *b = w->b;
+	uint8_t bound;
+	struct dp_held h[DP_BURST];
+	unsigned int n;
+
+	if (rte_ring_empty(p->hold))
+		return 0;
+	bound = (uint8_t)(__atomic_load_n(&p->binding, __ATOMIC_ACQUIRE) >> 48);
+	if (bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE)) {
+		n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
+		for (unsigned int i = 0; i < n; i++)
+			tx(w, p, h[i].m);
+		w->ctr[FAB_CTR_RELEASED] += n;
+		return n;
+	}
+	if (bound != FAB_EP_INCOMING) {
+		n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
+		for (unsigned int i = 0; i < n; i++)
+			rte_pktmbuf_free(h[i].m);
+		w->drops[FAB_DROP_HOLD_CANCELLED] += n;
+		w->ctr[FAB_CTR_DROPPED] += n;
+		return n;
+	}
+	if (now < w->next_hold_check)
+		return 0;
+	/* Oldest first: peek at the head and take it only if it has expired. */
+	n = 0;
+	while (n < DP_BURST && rte_ring_dequeue_bulk_elem_start(p->hold, &h[0], sizeof(h[0]), 1,
+								  NULL) == 1) {
+		if (now - h[0].tsc < b->hold_timeout_tsc) {
+			rte_ring_dequeue_elem_finish(p->hold, 0);
+			break;
+		}
+		rte_ring_dequeue_elem_finish(p->hold, 1);
+		rte_pktmbuf_free(h[0].m);
+		count_drop(w, FAB_DROP_HOLD_TIMEOUT);
+		n++;
+	}
+	return n;
+}
+
+static void flush_tx(struct dp_worker *w)
+{
+	struct dpdk_backend *b = w->b;
+
+	for (unsigned int i = 0; i < b->n_ports; i++)
+		rte_eth_tx_buffer_flush(b->ports[i].ethdev, (uint16_t)w->id, w->tx[i]);
+}
+
+static void idle_sleep(struct dp_worker *w, unsigned int us)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)us * 1000};
+
+	rte_rcu_qsbr_thread_offline(w->b->qsbr, w->id);
+	nanosleep(&ts, NULL);
+	rte_rcu_qsbr_thread_online(w->b->qsbr, w->id);
+}
+
+int dp_worker_main(void *arg)
+{
+	struct dp_worker *w = arg;
+	struct dpdk_backend *b = w->b;
+	struct rte_mbuf *pkts[DP_BURST];
+	uint64_t ms_tsc = rte_get_tsc_hz() / 1000;
+	unsigned int idle = 0;
+
+	rte_rcu_qsbr_thread_register(b->qsbr, w->id);
+	rte_rcu_qsbr_thread_online(b->qsbr, w->id);
+	while (__atomic_load_n(&b->running, __ATOMIC_ACQUIRE)) {
+		unsigned int work = 0;
+		uint64_t now;
+
+		for (unsigned int i = 0; i < w->n_rx_ports; i++) {
+			struct dp_port *p = &b->ports[w->rx_ports[i]];
+			uint16_t n = rte_eth_rx_burst(p->ethdev, 0, pkts, DP_BURST);
+
+			if (n) {
+				process_burst(w, p, pkts, n);
+				work += n;
+			}
+		}
+		now = rte_rdtsc();
+		for (unsigned int i = 0; i < w->n_rx_ports; i++) {
+			struct dp_port *p = &b->ports[w->rx_ports[i]];
+
+			if (p->hold)
+				work += drain_hold(w, p, now);
+		}
+		if (now >= w->next_hold_check)
+			w->next_hold_check = now + ms_tsc;
+		flush_tx(w);
+		rte_rcu_qsbr_quiescent(b->qsbr, w->id);
+
+		if (work) {
+			idle = 0;
+		} else if (b->cfg.idle_sleep_max_us && ++idle > 64) {
+			/* Back off: 1, 2, 4 ... up to the configured microseconds. */
+			unsigned int shift = idle - 64 > 16 ? 16 : idle - 64;
+			unsigned int us = 1u << shift;
+
+			idle_sleep(w, us < b->cfg.idle_sleep_max_us ? us : b->cfg.idle_sleep_max_us);
+		}
+	}
+	flush_tx(w);
+	rte_rcu_qsbr_thread_offline(b->qsbr, w->id);
+	rte_rcu_qsbr_thread_unregister(b->qsbr, w->id);
+	return 0;
+}
