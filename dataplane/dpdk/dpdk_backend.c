@@ -362,6 +362,13 @@ void dpdk_backend_destroy(struct dpdk_backend *b)
 	rte_free(b);
 }
 
+void dpdk_backend_sync(struct dpdk_backend *b)
+{
+	/* Workers report a quiescent state at the end of each iteration, after sending. */
+	if (b->started)
+		rte_rcu_qsbr_synchronize(b->qsbr, RTE_QSBR_THRID_INVALID);
+}
+
 void dpdk_backend_local_mac(const struct dpdk_backend *b, uint8_t mac[6])
 {
 	memcpy(mac, b->host.mac, 6);

@@ -62,6 +62,10 @@ int dpdk_backend_start(struct dpdk_backend *b, char *err, size_t err_len);
 void dpdk_backend_stop(struct dpdk_backend *b);
 void dpdk_backend_destroy(struct dpdk_backend *b);
 
+/* Returns once every worker has finished the loop iteration it was in: frames received
+ * before the call have been decided and their output sent. */
+void dpdk_backend_sync(struct dpdk_backend *b);
+
 /* The backend's local VTEP MAC (configured, or the uplink's). */
 void dpdk_backend_local_mac(const struct dpdk_backend *b, uint8_t mac[6]);
 /* The DPDK port id of VM port `index` (1-based as in the config order), or of the uplink
