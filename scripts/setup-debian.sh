@@ -13,7 +13,7 @@ packages=(
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
 	libcmocka-dev libjansson-dev libpcap-dev libelf-dev zlib1g-dev libssl-dev
 	# tests: independent packet builder and decoder, gRPC peer, namespaces
-	python3 python3-scapy python3-grpcio python3-protobuf tshark iproute2 procps
+	python3 python3-scapy python3-grpcio python3-protobuf tshark iproute2 iputils-ping procps ethtool
 	valgrind openssl
 	# the test guest and the migration demo
 	qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio

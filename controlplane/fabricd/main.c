@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fabricd: the per-host daemon. Parses its configuration, brings up the DPDK fast path
+ * and the fabric's control layer, programs the static configuration, and runs the
+ * control thread's loop (fast path events, periodic counters) until SIGINT or SIGTERM.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "config.h"
+#include "dpdk_backend.h"
+#include "fabric.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void log_event(const struct fab_event *ev, void *ctx)
+{
+	struct fabric *fab = ctx;
+	char mac[18];
+
+	fab_format_mac(ev->key.mac, mac);
+	switch (ev->kind) {
+	case FAB_EVENT_ACTIVATED:
+		fprintf(stderr, "fabricd: activated vni %u mac %s on port %s (generation %llu): "
+				"held frames released\n",
+			ev->key.vni, mac, fabric_port_name(fab, ev->loc.port) ?: "?",
+			(unsigned long long)ev->loc.generation);
+		break;
+	case FAB_EVENT_HOLD_OVERFLOW:
+		fprintf(stderr, "fabricd: hold queue full for vni %u mac %s: frames dropped "
+				"(raise --hold-frames?)\n",
+			ev->key.vni, mac);
+		break;
+	default:
+		break;
+	}
+}
+
+static void print_stats(struct fabric *fab)
+{
+	struct fab_host_stats st;
+
+	fabric_stats(fab, &st);
+	fprintf(stderr, "fabricd: rx %llu delivered %llu encapsulated %llu forwarded %llu held %llu "
+			"released %llu dropped %llu endpoints %u/%u",
+		(unsigned long long)st.counters[FAB_CTR_RX],
+		(unsigned long long)st.counters[FAB_CTR_DELIVERED],
+		(unsigned long long)st.counters[FAB_CTR_ENCAPSULATED],
+		(unsigned long long)st.counters[FAB_CTR_FORWARDED],
+		(unsigned long long)st.counters[FAB_CTR_HELD],
+		(unsigned long long)st.counters[FAB_CTR_RELEASED],
+		(unsigned long long)st.counters[FAB_CTR_DROPPED], st.endpoints, st.endpoint_capacity);
+	for (unsigned int i = 1; i < FAB_DROP__COUNT; i++)
+		if (st.drops[i])
+			fprintf(stderr, " %s=%llu", fab_drop_name(i), (unsigned long long)st.drops[i]);
+	fputc('\n', stderr);
+}
+
+static int program(struct fabric *fab, const struct fabricd_config *cfg, char *err, size_t len)
+{
+	int ret;
+
+	for (unsigned int i = 0; i < cfg->dp.n_vm_ports; i++) {
+		ret = fabric_port_add(fab, (uint16_t)(i + 1), cfg->dp.vm_ports[i].name,
+				      cfg->dp.vm_ports[i].vni);
+		if (ret)
+			return snprintf(err, len, "VM port %s: %s", cfg->dp.vm_ports[i].name,
+					strerror(-ret)),
+			       ret;
+	}
+	for (unsigned int i = 0; i < cfg->n_peers; i++) {
+		ret = fabric_host_set(fab, cfg->peers[i].vtep, cfg->peers[i].mac);
+		if (ret)
+			return snprintf(err, len, "peer %u: %s", i + 1, strerror(-ret)), ret;
+	}
+	for (unsigned int i = 0; i < cfg->n_endpoints; i++) {
+		struct fabricd_endpoint e = cfg->endpoints[i];
+		char mac[18];
+
+		if (e.port_name[0])
+			e.loc.port = (uint16_t)fabric_port_index(fab, e.port_name);
+		ret = fabric_endpoint_upsert(fab, &e.key, &e.loc, &e.addrs);
+		if (ret) {
+			fab_format_mac(e.key.mac, mac);
+			return snprintf(err, len, "endpoint vni %u mac %s: %s", e.key.vni, mac,
+					strerror(-ret)),
+			       ret;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fabricd_config cfg;
+	struct dpdk_backend *b = NULL;
+	struct fabric *fab = NULL;
+	struct fabric_config fcfg;
+	char err[512];
+	int sep = argc, ret, eal_argc;
+	time_t next_stats = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			sep = i;
+			break;
+		}
+	}
+	/* `fabricd --help` (no EAL options) explains fabricd, not EAL. */
+	if (sep == argc && argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fabricd_usage(stdout);
+		return 0;
+	}
+	fabricd_config_init(&cfg);
+	ret = sep < argc ? fabricd_config_args(&cfg, argc - sep - 1, argv + sep + 1, err, sizeof(err))
+			 : 0;
+	if (ret == 1)
+		return 0;
+	if (ret == 0)
+		ret = fabricd_config_check(&cfg, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "fabricd: %s\n", err);
+		return 2;
+	}
+	eal_argc = sep;
+	if (rte_eal_init(eal_argc, argv) < 0) {
+		fprintf(stderr, "fabricd: DPDK EAL did not start: %s (check the EAL options before '--')\n",
+			rte_strerror(rte_errno));
+		return 2;
+	}
+	ret = dpdk_backend_create(&b, &cfg.dp, err, sizeof(err));
+	if (ret == 0) {
+		fcfg = (struct fabric_config){.local_vtep = cfg.dp.local_vtep,
+					      .max_endpoints = cfg.dp.max_endpoints};
+		dpdk_backend_local_mac(b, fcfg.local_mac);
+		ret = fabric_create(&fab, &fcfg, &dpdk_backend_ops, b);
+		if (ret)
+			snprintf(err, sizeof(err), "fabric: %s", strerror(-ret));
+	}
+	if (ret == 0)
+		ret = program(fab, &cfg, err, sizeof(err));
+	if (ret == 0)
+		ret = dpdk_backend_start(b, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "fabricd: %s\n", err);
+		fabric_destroy(fab);
+		dpdk_backend_destroy(b);
+		rte_eal_cleanup();
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	{
+		char vtep[16], mac[18];
+
+		fab_format_ip4(cfg.dp.local_vtep, vtep);
+		fab_format_mac(fcfg.local_mac, mac);
+		fprintf(stderr, "fabricd: forwarding: vtep %s (%s), %u VM ports, %u peers, %u workers\n",
+			vtep, mac, cfg.dp.n_vm_ports, cfg.n_peers, cfg.dp.workers);
+	}
+	while (!stopping) {
+		struct timespec ts = {.tv_nsec = 1000000};
+
+		fabric_poll(fab, log_event, fab);
+		if (cfg.stats_interval_s && time(NULL) >= next_stats) {
+			if (next_stats)
+				print_stats(fab);
+			next_stats = time(NULL) + cfg.stats_interval_s;
+		}
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "fabricd: stopping\n");
+	print_stats(fab);
+	dpdk_backend_stop(b);
+	fabric_destroy(fab);
+	dpdk_backend_destroy(b);
+	rte_eal_cleanup();
+	return 0;
+}
