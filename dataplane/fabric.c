@@ -562,6 +562,92 @@ int fabric_flows_foreach(struct fabric *fab, const struct fab_flow_filter *filte
 	return 0;
 }
 
+int fabric_flows_next(struct fabric *fab, const struct fab_flow_filter *filter,
+		      uint32_t *cursor, struct fab_flow *out)
+{
+	for (uint32_t i = *cursor; i < fab->cfg.max_endpoints; i++) {
+		const struct ep_record *r = &fab->eps[i];
+
+		if (!r->used || r->loc.state == FAB_EP_ABSENT || !flow_matches(r, filter))
+			continue;
+		flow_fill(fab, i, out);
+		*cursor = i + 1;
+		return 1;
+	}
+	*cursor = fab->cfg.max_endpoints;
+	return 0;
+}
+
+int fabric_endpoint_check(struct fabric *fab, const struct fab_ep_key *key,
+			  const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
+			  bool *is_new)
+{
+	struct fab_endpoint next = {0};
+	uint32_t slot = NO_SLOT;
+	int ret;
+
+	*is_new = true;
+	if (!key_valid(key) || !fab_ep_location_valid(loc) || (addrs && !addrs_valid(addrs)))
+		return -EINVAL;
+	if (fab_map_get(fab->ep_index, key, &slot) == 0) {
+		next = fab->eps[slot].loc;
+		*is_new = next.state == FAB_EP_ABSENT;
+	}
+	ret = fab_endpoint_step(&next, FAB_STEP_SET, loc);
+	if (ret)
+		return ret;
+	if (slot == NO_SLOT) {
+		/* A location check needs a record for the VNI: use a stand-in. */
+		if (state_on_port(loc->state)) {
+			const struct fab_port *p = loc->port < FAB_MAX_PORTS ? &fab->ports[loc->port] : NULL;
+
+			if (!p || !p->used)
+				return -ENOENT;
+			if (p->vni != key->vni)
+				return -EINVAL;
+			if (p->bound != NO_SLOT)
+				return -EBUSY;
+		} else if (loc->vtep == fab->cfg.local_vtep) {
+			return -EINVAL;
+		}
+	} else {
+		ret = location_check(fab, loc, slot);
+		if (ret)
+			return ret;
+	}
+	return addrs ? addrs_check(fab, key->vni, addrs, slot) : 0;
+}
+
+uint32_t fabric_room(const struct fabric *fab)
+{
+	return fab->n_free + fab->n_tombstones;
+}
+
+int fabric_endpoint_slot(const struct fabric *fab, const struct fab_ep_key *key)
+{
+	uint32_t slot;
+
+	if (fab_map_get(fab->ep_index, key, &slot) || fab->eps[slot].loc.state == FAB_EP_ABSENT)
+		return -ENOENT;
+	return (int)slot;
+}
+
+int fabric_address_owner(const struct fabric *fab, uint32_t vni, int family, const void *addr)
+{
+	struct addr_key k;
+	uint32_t slot;
+
+	addr_key_make(&k, vni, family, addr);
+	return fab_map_get(fab->addr_index, &k, &slot) ? -ENOENT : (int)slot;
+}
+
+int fabric_port_owner(const struct fabric *fab, uint16_t index)
+{
+	if (index >= FAB_MAX_PORTS || fab->ports[index].bound == NO_SLOT)
+		return -ENOENT;
+	return (int)fab->ports[index].bound;
+}
+
 void fabric_stats(struct fabric *fab, struct fab_host_stats *out)
 {
 	memset(out, 0, sizeof(*out));

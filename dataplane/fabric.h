@@ -140,6 +140,32 @@ int fabric_endpoint_get(struct fabric *fab, const struct fab_ep_key *key, struct
 int fabric_flows_foreach(struct fabric *fab, const struct fab_flow_filter *filter,
 			 int (*cb)(const struct fab_flow *flow, void *ctx), void *ctx);
 
+/*
+ * The same, one at a time, for callers that cannot take a callback (a stream that sends
+ * a page per completion): fills `out` with the next endpoint at or after `*cursor`
+ * (start at 0) and moves the cursor past it. Returns 1, or 0 when there is no more.
+ */
+int fabric_flows_next(struct fabric *fab, const struct fab_flow_filter *filter,
+		      uint32_t *cursor, struct fab_flow *out);
+
+/*
+ * Every check fabric_endpoint_upsert() makes, without changing anything: the same
+ * errors. Sets *is_new when the endpoint has no live record (it would take a new slot
+ * unless it has a deletion record). For batches that must be applied all or nothing.
+ */
+int fabric_endpoint_check(struct fabric *fab, const struct fab_ep_key *key,
+			  const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
+			  bool *is_new);
+/* How many more endpoints fit. */
+uint32_t fabric_room(const struct fabric *fab);
+/* The slot an endpoint holds (stable while it lives), or -ENOENT. For batch checks. */
+int fabric_endpoint_slot(const struct fabric *fab, const struct fab_ep_key *key);
+/* The slot of the endpoint that owns an address (family 4: host-order IPv4 in addr[0..3]
+ * as a uint32_t; 6: 16 bytes), or -ENOENT. */
+int fabric_address_owner(const struct fabric *fab, uint32_t vni, int family, const void *addr);
+/* The slot of the endpoint bound to port `index`, or -ENOENT. */
+int fabric_port_owner(const struct fabric *fab, uint16_t index);
+
 void fabric_stats(struct fabric *fab, struct fab_host_stats *out);
 
 /*

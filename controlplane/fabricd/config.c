@@ -137,11 +137,36 @@ static int opt_endpoint(struct fabricd_config *cfg, const char *v, char *err, si
 	return 0;
 }
 
-static int opt_grpc(struct fabricd_config *cfg, const char *v, char *err, size_t err_len)
+#define STRING_OPTION(fn, field, what)                                                      \
+	static int fn(struct fabricd_config *cfg, const char *v, char *err, size_t err_len)    \
+	{                                                                                      \
+		if (!*v || strlen(v) >= sizeof(field))                                         \
+			return fail(err, err_len, "%s: expected %s", what,                     \
+				    "a value shorter than the limit");                         \
+		snprintf(field, sizeof(field), "%s", v);                                       \
+		return 0;                                                                      \
+	}
+
+STRING_OPTION(opt_listen_tcp, cfg->listen_tcp, "--listen-tcp")
+STRING_OPTION(opt_tls_ca, cfg->tls_ca, "--tls-ca")
+STRING_OPTION(opt_tls_cert, cfg->tls_cert, "--tls-cert")
+STRING_OPTION(opt_tls_key, cfg->tls_key, "--tls-key")
+STRING_OPTION(opt_host_name, cfg->host_name, "--host-name")
+
+static int opt_listen(struct fabricd_config *cfg, const char *v, char *err, size_t err_len)
 {
-	if (!*v || strlen(v) >= sizeof(cfg->grpc_listen))
-		return fail(err, err_len, "--listen: expected unix:PATH or HOST:PORT");
-	snprintf(cfg->grpc_listen, sizeof(cfg->grpc_listen), "%s", v);
+	if (strncmp(v, "unix:", 5) != 0 || !v[5] || strlen(v + 5) >= sizeof(cfg->listen_unix))
+		return fail(err, err_len, "--listen '%s': expected unix:PATH (remote controllers use "
+					  "--listen-tcp with mutual TLS)", v);
+	snprintf(cfg->listen_unix, sizeof(cfg->listen_unix), "%s", v + 5);
+	return 0;
+}
+
+static int opt_allow_peer(struct fabricd_config *cfg, const char *v, char *err, size_t err_len)
+{
+	if (cfg->n_allow_peers == 16 || !*v || strlen(v) >= sizeof(cfg->allow_peers[0]))
+		return fail(err, err_len, "--allow-peer '%s': at most 16 names of under 128 bytes", v);
+	snprintf(cfg->allow_peers[cfg->n_allow_peers++], sizeof(cfg->allow_peers[0]), "%s", v);
 	return 0;
 }
 
@@ -180,7 +205,18 @@ static const struct option_def options[] = {
 	{"mbufs", "N", "packet buffers (default: sized from ports and hold queues)", opt_mbufs},
 	{"stats-interval", "S", "print the counters every S seconds (default 0: never)",
 	 opt_stats},
-	{"listen", "ADDR", "the gRPC agent's address: unix:PATH or HOST:PORT", opt_grpc},
+	{"listen", "unix:PATH", "the agent's local socket (default unix:/run/vmfabric/fabricd.sock)",
+	 opt_listen},
+	{"listen-tcp", "HOST:PORT", "also serve remote controllers over TCP, mutual TLS only",
+	 opt_listen_tcp},
+	{"tls-ca", "FILE", "CA certificate (PEM) that signs peers' certificates", opt_tls_ca},
+	{"tls-cert", "FILE", "this host's certificate (PEM)", opt_tls_cert},
+	{"tls-key", "FILE", "this host's private key (PEM)", opt_tls_key},
+	{"allow-peer", "NAME", "a certificate identity (CN or SAN) allowed to change state over "
+			       "TCP (repeatable); reading is open to any verified peer",
+	 opt_allow_peer},
+	{"host-name", "NAME", "this host's name in the API (default: the system's host name)",
+	 opt_host_name},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -250,6 +286,7 @@ void fabricd_config_init(struct fabricd_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	dpdk_config_defaults(&cfg->dp);
+	snprintf(cfg->listen_unix, sizeof(cfg->listen_unix), "/run/vmfabric/fabricd.sock");
 }
 
 void fabricd_usage(FILE *out)
@@ -405,6 +442,9 @@ int fabricd_config_check(const struct fabricd_config *cfg, char *err, size_t err
 		if (!found)
 			return fail(err, err_len, "--endpoint: port '%s' is not a --vm-port", e->port_name);
 	}
+	if (cfg->listen_tcp[0] && (!cfg->tls_ca[0] || !cfg->tls_cert[0] || !cfg->tls_key[0]))
+		return fail(err, err_len, "--listen-tcp needs --tls-ca, --tls-cert and --tls-key: "
+					  "remote controllers are served over mutual TLS only");
 	if (cfg->n_endpoints > cfg->dp.max_endpoints)
 		return fail(err, err_len, "--max-endpoints %u is smaller than the %u static endpoints",
 			    cfg->dp.max_endpoints, cfg->n_endpoints);

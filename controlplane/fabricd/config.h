@@ -34,7 +34,12 @@ struct fabricd_config {
 	struct fabricd_endpoint endpoints[FABRICD_MAX_STATIC_ENDPOINTS];
 	unsigned int n_endpoints;
 	unsigned int stats_interval_s; /* 0: no periodic line */
-	char grpc_listen[256];
+	char listen_unix[256];  /* the agent's unix socket path */
+	char listen_tcp[128];   /* HOST:PORT for remote controllers (mutual TLS), or empty */
+	char tls_ca[256], tls_cert[256], tls_key[256];
+	char allow_peers[16][128]; /* certificate identities allowed to change state over TCP */
+	unsigned int n_allow_peers;
+	char host_name[64];
 };
 
 /* Sets the defaults. */

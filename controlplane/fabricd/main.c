@@ -15,9 +15,18 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include <sys/stat.h>
+
+#include "agent.h"
 #include "config.h"
 #include "dpdk_backend.h"
 #include "fabric.h"
+#include "rpc.h"
+
+struct control {
+	struct fabric *fab;
+	struct agent *agent;
+};
 
 static volatile sig_atomic_t stopping;
 
@@ -27,11 +36,13 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
-static void log_event(const struct fab_event *ev, void *ctx)
+static void log_event(const struct fab_event *ev, void *arg)
 {
-	struct fabric *fab = ctx;
+	struct control *ctl = arg;
+	struct fabric *fab = ctl->fab;
 	char mac[18];
 
+	agent_record_event(ctl->agent, ev);
 	fab_format_mac(ev->key.mac, mac);
 	switch (ev->kind) {
 	case FAB_EVENT_ACTIVATED:
@@ -113,6 +124,9 @@ int main(int argc, char **argv)
 	char err[512];
 	int sep = argc, ret, eal_argc;
 	time_t next_stats = 0;
+	struct agent *agent = NULL;
+	struct rpc_server *server = NULL;
+	struct control ctl;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
@@ -155,6 +169,11 @@ int main(int argc, char **argv)
 		ret = program(fab, &cfg, err, sizeof(err));
 	if (ret == 0)
 		ret = dpdk_backend_start(b, err, sizeof(err));
+	if (ret && !b) {
+		fprintf(stderr, "fabricd: %s\n", err);
+		rte_eal_cleanup();
+		return 1;
+	}
 	if (ret) {
 		fprintf(stderr, "fabricd: %s\n", err);
 		fabric_destroy(fab);
@@ -162,6 +181,48 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	if (ret == 0) {
+		const char *peers[17];
+		size_t n_methods;
+		struct agent_config acfg = {.fab = fab, .host_name = cfg.host_name, .datapath = "dpdk",
+					    .vtep = cfg.dp.local_vtep};
+		struct rpc_server_config scfg = {
+			.unix_path = cfg.listen_unix,
+			.tcp_listen = cfg.listen_tcp[0] ? cfg.listen_tcp : NULL,
+			.tls = {cfg.tls_ca, cfg.tls_cert, cfg.tls_key},
+			.allowed_peers = peers,
+		};
+		char dir[256];
+		char *slash;
+
+		if (!cfg.host_name[0] && gethostname(cfg.host_name, sizeof(cfg.host_name) - 1))
+			snprintf(cfg.host_name, sizeof(cfg.host_name), "fabricd");
+		for (unsigned int i = 0; i < cfg.n_allow_peers; i++)
+			peers[i] = cfg.allow_peers[i];
+		peers[cfg.n_allow_peers] = NULL;
+		snprintf(dir, sizeof(dir), "%s", cfg.listen_unix);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = 0;
+			mkdir(dir, 0755);
+		}
+		ret = agent_create(&agent, &acfg);
+		scfg.methods = agent_methods(&n_methods);
+		scfg.n_methods = n_methods;
+		scfg.ctx = agent;
+		if (ret == 0)
+			ret = rpc_server_start(&server, &scfg, err, sizeof(err));
+	}
+	if (ret) {
+		fprintf(stderr, "fabricd: %s\n", err);
+		dpdk_backend_stop(b);
+		agent_destroy(agent);
+		fabric_destroy(fab);
+		dpdk_backend_destroy(b);
+		rte_eal_cleanup();
+		return 1;
+	}
+	ctl = (struct control){.fab = fab, .agent = agent};
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	{
@@ -169,20 +230,24 @@ int main(int argc, char **argv)
 
 		fab_format_ip4(cfg.dp.local_vtep, vtep);
 		fab_format_mac(fcfg.local_mac, mac);
-		fprintf(stderr, "fabricd: forwarding: vtep %s (%s), %u VM ports, %u peers, %u workers\n",
-			vtep, mac, cfg.dp.n_vm_ports, cfg.n_peers, cfg.dp.workers);
+		fprintf(stderr, "fabricd: forwarding: vtep %s (%s), %u VM ports, %u peers, %u workers; "
+				"agent on unix:%s%s%s\n",
+			vtep, mac, cfg.dp.n_vm_ports, cfg.n_peers, cfg.dp.workers, cfg.listen_unix,
+			cfg.listen_tcp[0] ? " and tcp " : "", cfg.listen_tcp);
 	}
 	while (!stopping) {
-		struct timespec ts = {.tv_nsec = 1000000};
-
-		fabric_poll(fab, log_event, fab);
+		/* The control thread: RPCs, then what the fast path reported. */
+		rpc_server_poll(server, 1);
+		if (fabric_poll(fab, log_event, &ctl) > 0)
+			rpc_server_wake(server);
 		if (cfg.stats_interval_s && time(NULL) >= next_stats) {
 			if (next_stats)
 				print_stats(fab);
 			next_stats = time(NULL) + cfg.stats_interval_s;
 		}
-		nanosleep(&ts, NULL);
 	}
+	rpc_server_stop(server);
+	agent_destroy(agent);
 	fprintf(stderr, "fabricd: stopping\n");
 	print_stats(fab);
 	dpdk_backend_stop(b);

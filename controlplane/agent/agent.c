@@ -1,0 +1,751 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The Agent service's handlers. They run in the control thread (the one that polls the
+ * RPC server), call the fabric's control API and translate its errors, in one place
+ * (fail_errno), into statuses with messages an operator can act on.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "agent_convert.h"
+#include "fab_map.h"
+#include "fabric/v1/agent.pb-c.h"
+#include "fabric/v1/events.pb-c.h"
+
+#define FLOWS_PER_PAGE 1024
+#define EVENT_LOG 4096
+#define BATCH_MAX (1u << 24)
+
+struct logged_event {
+	uint64_t seq;
+	uint64_t time_ns;
+	struct fab_event ev;
+};
+
+struct agent {
+	struct agent_config cfg;
+	uint64_t started_ns;
+	struct logged_event log[EVENT_LOG];
+	uint64_t next_seq; /* sequence of the next event; the log holds the last EVENT_LOG */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int agent_create(struct agent **out, const struct agent_config *cfg)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	a->cfg = *cfg;
+	a->started_ns = now_ns();
+	a->next_seq = 1;
+	*out = a;
+	return 0;
+}
+
+void agent_destroy(struct agent *a)
+{
+	free(a);
+}
+
+void agent_record_event(struct agent *a, const struct fab_event *ev)
+{
+	struct logged_event *l = &a->log[a->next_seq % EVENT_LOG];
+
+	l->seq = a->next_seq++;
+	l->time_ns = now_ns();
+	l->ev = *ev;
+}
+
+/* The one translation of the fabric's errors for an endpoint operation. */
+static void fail_errno(struct rpc_call *call, struct agent *a, int err,
+		       const struct fab_ep_key *key, const struct fab_endpoint *loc)
+{
+	char mac[18];
+	struct fab_flow held;
+	bool have = key && fabric_endpoint_get(a->cfg.fab, key, &held) == 0;
+
+	if (key)
+		fab_format_mac(key->mac, mac);
+	else
+		snprintf(mac, sizeof(mac), "?");
+	switch (-err) {
+	case ESTALE:
+		rpc_fail(call, RPC_ABORTED,
+			 "vni %u mac %s: generation %llu does not win over the held generation %llu "
+			 "(a newer update was applied; re-read and retry with a newer generation)",
+			 key ? key->vni : 0, mac, (unsigned long long)(loc ? loc->generation : 0),
+			 (unsigned long long)(have ? held.loc.generation : 0));
+		return;
+	case ENOENT:
+		rpc_fail(call, RPC_NOT_FOUND, "vni %u mac %s: no such endpoint on this host",
+			 key ? key->vni : 0, mac);
+		return;
+	case EPERM:
+		rpc_fail(call, RPC_FAILED_PRECONDITION,
+			 "vni %u mac %s: not allowed from state %s", key ? key->vni : 0, mac,
+			 have ? fab_ep_state_name(held.loc.state) : "absent");
+		return;
+	case EBUSY:
+		rpc_fail(call, RPC_FAILED_PRECONDITION,
+			 "vni %u mac %s: port %s is bound to another endpoint (move or delete it first)",
+			 key ? key->vni : 0, mac,
+			 loc ? (fabric_port_name(a->cfg.fab, loc->port) ?: "?") : "?");
+		return;
+	case EADDRINUSE:
+		rpc_fail(call, RPC_ALREADY_EXISTS,
+			 "vni %u mac %s: an address belongs to another endpoint of the VNI",
+			 key ? key->vni : 0, mac);
+		return;
+	case ENOSPC:
+		rpc_fail(call, RPC_RESOURCE_EXHAUSTED,
+			 "the endpoint table is full (raise fabricd's --max-endpoints)");
+		return;
+	case EINVAL:
+		rpc_fail(call, RPC_INVALID_ARGUMENT,
+			 "vni %u mac %s: the location is not valid here (port in another VNI, or this "
+			 "host's own VTEP as a remote)",
+			 key ? key->vni : 0, mac);
+		return;
+	default:
+		rpc_fail(call, rpc_status_from_errno(err), "vni %u mac %s: %s", key ? key->vni : 0,
+			 mac, strerror(-err));
+	}
+}
+
+static void reply_endpoint(struct rpc_call *call, struct agent *a, const struct fab_ep_key *key,
+			   const ProtobufCMessageDescriptor *desc)
+{
+	struct fab_flow flow;
+	struct conv_strings buf;
+	Fabric__V1__Endpoint ep;
+
+	if (fabric_endpoint_get(a->cfg.fab, key, &flow)) {
+		memset(&flow, 0, sizeof(flow));
+		flow.key = *key;
+	}
+	conv_endpoint_out(&flow, &ep, &buf);
+	/* Every response that carries the endpoint has it as field 1, first member. */
+	if (desc == &fabric__v1__upsert_endpoint_response__descriptor) {
+		Fabric__V1__UpsertEndpointResponse r = FABRIC__V1__UPSERT_ENDPOINT_RESPONSE__INIT;
+		r.endpoint = &ep;
+		rpc_reply(call, &r.base);
+	} else if (desc == &fabric__v1__prepare_incoming_response__descriptor) {
+		Fabric__V1__PrepareIncomingResponse r = FABRIC__V1__PREPARE_INCOMING_RESPONSE__INIT;
+		r.endpoint = &ep;
+		rpc_reply(call, &r.base);
+	} else if (desc == &fabric__v1__begin_forwarding_response__descriptor) {
+		Fabric__V1__BeginForwardingResponse r = FABRIC__V1__BEGIN_FORWARDING_RESPONSE__INIT;
+		r.endpoint = &ep;
+		rpc_reply(call, &r.base);
+	} else if (desc == &fabric__v1__activate_response__descriptor) {
+		Fabric__V1__ActivateResponse r = FABRIC__V1__ACTIVATE_RESPONSE__INIT;
+		r.endpoint = &ep;
+		rpc_reply(call, &r.base);
+	} else if (desc == &fabric__v1__end_forwarding_response__descriptor) {
+		Fabric__V1__EndForwardingResponse r = FABRIC__V1__END_FORWARDING_RESPONSE__INIT;
+		r.endpoint = &ep;
+		rpc_reply(call, &r.base);
+	} else {
+		Fabric__V1__DeleteEndpointResponse r = FABRIC__V1__DELETE_ENDPOINT_RESPONSE__INIT;
+		r.endpoint = &ep;
+		rpc_reply(call, &r.base);
+	}
+}
+
+static void h_upsert(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	const Fabric__V1__UpsertEndpointRequest *req = (const void *)msg;
+	struct agent *a = ctx;
+	struct fab_ep_key key;
+	struct fab_endpoint loc;
+	struct fab_ep_addrs addrs;
+	char err[256];
+	int ret;
+
+	if (conv_endpoint(a->cfg.fab, req->endpoint, "endpoint.", &key, &loc, &addrs, err,
+			  sizeof(err))) {
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	ret = fabric_endpoint_upsert(a->cfg.fab, &key, &loc, &addrs);
+	if (ret) {
+		fail_errno(call, a, ret, &key, &loc);
+		return;
+	}
+	reply_endpoint(call, a, &key, &fabric__v1__upsert_endpoint_response__descriptor);
+}
+
+static void h_delete(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	const Fabric__V1__DeleteEndpointRequest *req = (const void *)msg;
+	struct agent *a = ctx;
+	struct fab_ep_key key;
+	struct fab_endpoint arg = {.generation = req->generation};
+	struct fab_flow before;
+	struct conv_strings buf;
+	Fabric__V1__Endpoint ep;
+	Fabric__V1__DeleteEndpointResponse r = FABRIC__V1__DELETE_ENDPOINT_RESPONSE__INIT;
+	char err[256];
+	int ret;
+
+	if (conv_key(req->vni, req->mac, "", &key, err, sizeof(err)) ||
+	    conv_generation(req->generation, "generation", err, sizeof(err))) {
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	if (fabric_endpoint_get(a->cfg.fab, &key, &before)) {
+		fail_errno(call, a, -ENOENT, &key, &arg);
+		return;
+	}
+	ret = fabric_endpoint_step(a->cfg.fab, &key, FAB_STEP_DELETE, &arg);
+	if (ret) {
+		fail_errno(call, a, ret, &key, &arg);
+		return;
+	}
+	conv_endpoint_out(&before, &ep, &buf);
+	r.endpoint = &ep;
+	rpc_reply(call, &r.base);
+}
+
+/* ---- UpsertEndpoints: a client-streamed batch, all or nothing ---- */
+
+struct batch_item {
+	struct fab_ep_key key;
+	struct fab_endpoint loc;
+	struct fab_ep_addrs addrs;
+};
+
+struct batch {
+	struct batch_item *items;
+	size_t n, cap;
+};
+
+static void *batch_new(void *ctx)
+{
+	(void)ctx;
+	return calloc(1, sizeof(struct batch));
+}
+
+static void batch_free(void *state)
+{
+	struct batch *b = state;
+
+	free(b->items);
+	free(b);
+}
+
+static int h_batch_message(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	const Fabric__V1__UpsertEndpointsRequest *req = (const void *)msg;
+	struct agent *a = ctx;
+	struct batch *b = rpc_call_state(call);
+
+	for (size_t i = 0; i < req->n_endpoints; i++) {
+		char prefix[48], err[256];
+		struct batch_item *it;
+
+		if (b->n == b->cap) {
+			size_t cap = b->cap ? b->cap * 2 : 1024;
+			struct batch_item *grown;
+
+			if (cap > BATCH_MAX || !(grown = realloc(b->items, cap * sizeof(*grown)))) {
+				rpc_fail(call, RPC_RESOURCE_EXHAUSTED,
+					 "a batch holds at most %u endpoints", BATCH_MAX);
+				return -1;
+			}
+			b->items = grown;
+			b->cap = cap;
+		}
+		it = &b->items[b->n];
+		snprintf(prefix, sizeof(prefix), "endpoints[%zu].", b->n);
+		if (conv_endpoint(a->cfg.fab, req->endpoints[i], prefix, &it->key, &it->loc, &it->addrs,
+				  err, sizeof(err))) {
+			rpc_fail(call, RPC_INVALID_ARGUMENT, "%s; nothing was applied", err);
+			return -1;
+		}
+		b->n++;
+	}
+	return 0;
+}
+
+/* Checks that the batch's endpoints do not collide with one another: one (VNI, MAC),
+ * one port and one address per endpoint within the batch. Returns the index of the first
+ * offender, or -1. */
+static long batch_conflict(struct batch *b, const char **why)
+{
+	struct fab_map *keys = NULL, *ports = NULL, *addrs = NULL;
+	long bad = -1;
+
+	if (fab_map_create(&keys, sizeof(struct fab_ep_key), (uint32_t)b->n) ||
+	    fab_map_create(&ports, sizeof(uint32_t), (uint32_t)b->n) ||
+	    fab_map_create(&addrs, 20, (uint32_t)b->n * (FAB_EP_MAX_IP4 + FAB_EP_MAX_IP6))) {
+		*why = "out of memory";
+		bad = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < b->n && bad < 0; i++) {
+		const struct batch_item *it = &b->items[i];
+		uint32_t v;
+
+		if (fab_map_get(keys, &it->key, &v) == 0) {
+			*why = "names the same endpoint as an earlier one";
+			bad = (long)i;
+			break;
+		}
+		fab_map_put(keys, &it->key, (uint32_t)i);
+		if (it->loc.state == FAB_EP_LOCAL || it->loc.state == FAB_EP_INCOMING) {
+			uint32_t p = it->loc.port;
+
+			if (fab_map_get(ports, &p, &v) == 0) {
+				*why = "binds a port an earlier one binds";
+				bad = (long)i;
+				break;
+			}
+			fab_map_put(ports, &p, (uint32_t)i);
+		}
+		for (int k = 0; k < it->addrs.n_ip4 + it->addrs.n_ip6; k++) {
+			uint8_t ak[20] = {0};
+
+			memcpy(ak, &it->key.vni, 4);
+			if (k < it->addrs.n_ip4)
+				memcpy(ak + 4, &it->addrs.ip4[k], 4);
+			else
+				memcpy(ak + 4, it->addrs.ip6[k - it->addrs.n_ip4], 16);
+			if (fab_map_get(addrs, ak, &v) == 0) {
+				*why = "claims an address an earlier one claims";
+				bad = (long)i;
+				break;
+			}
+			fab_map_put(addrs, ak, (uint32_t)i);
+		}
+	}
+out:
+	fab_map_destroy(keys);
+	fab_map_destroy(ports);
+	fab_map_destroy(addrs);
+	return bad;
+}
+
+static void h_batch_end(struct rpc_call *call, void *ctx)
+{
+	struct agent *a = ctx;
+	struct batch *b = rpc_call_state(call);
+	Fabric__V1__UpsertEndpointsResponse r = FABRIC__V1__UPSERT_ENDPOINTS_RESPONSE__INIT;
+	const char *why = NULL;
+	uint32_t created = 0, news = 0;
+	long bad;
+
+	bad = batch_conflict(b, &why);
+	if (bad >= 0) {
+		char mac[18];
+
+		fab_format_mac(b->items[bad].key.mac, mac);
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "endpoints[%ld] (vni %u mac %s) %s; nothing was applied",
+			 bad, b->items[bad].key.vni, mac, why);
+		return;
+	}
+	/* Check everything first, so a refusal leaves the fast path untouched. */
+	for (size_t i = 0; i < b->n; i++) {
+		bool is_new;
+		int ret = fabric_endpoint_check(a->cfg.fab, &b->items[i].key, &b->items[i].loc,
+						&b->items[i].addrs, &is_new);
+
+		if (ret) {
+			char mac[18];
+
+			fab_format_mac(b->items[i].key.mac, mac);
+			rpc_fail(call, rpc_status_from_errno(ret),
+				 "endpoints[%zu] (vni %u mac %s): %s; nothing was applied", i,
+				 b->items[i].key.vni, mac,
+				 ret == -ESTALE ? "generation not newer than the held one"
+				 : ret == -EBUSY ? "its port is bound to another endpoint"
+				 : ret == -EADDRINUSE ? "an address belongs to another endpoint"
+				 : ret == -ENOENT ? "no such port"
+						   : strerror(-ret));
+			return;
+		}
+		news += is_new;
+	}
+	if (news > fabric_room(a->cfg.fab)) {
+		rpc_fail(call, RPC_RESOURCE_EXHAUSTED,
+			 "the batch adds %u endpoints, the table has room for %u (raise "
+			 "--max-endpoints); nothing was applied",
+			 news, fabric_room(a->cfg.fab));
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		bool is_new = fabric_endpoint_slot(a->cfg.fab, &b->items[i].key) < 0;
+		int ret = fabric_endpoint_upsert(a->cfg.fab, &b->items[i].key, &b->items[i].loc,
+						 &b->items[i].addrs);
+
+		if (ret) {
+			/* Checked above: only the fast path's own memory can fail here. */
+			rpc_fail(call, RPC_INTERNAL,
+				 "endpoints[%zu]: the fast path refused it after the checks (%s); %zu "
+				 "of %zu were applied",
+				 i, strerror(-ret), i, b->n);
+			return;
+		}
+		created += is_new;
+	}
+	r.endpoints_received = (uint32_t)b->n;
+	r.endpoints_created = created;
+	r.endpoints_updated = (uint32_t)b->n - created;
+	r.applied_unix_ns = now_ns();
+	rpc_reply(call, &r.base);
+}
+
+/* ---- ListFlows: pages of rows ---- */
+
+struct flows_cursor {
+	struct agent *a;
+	struct fab_flow_filter filter;
+	uint32_t cursor;
+	bool sent_any;
+	Fabric__V1__ListFlowsResponse page;
+	Fabric__V1__Flow rows[FLOWS_PER_PAGE];
+	Fabric__V1__Flow *row_ptrs[FLOWS_PER_PAGE];
+	struct conv_strings strings[FLOWS_PER_PAGE];
+};
+
+static int flows_next(void *state, const ProtobufCMessage **msg)
+{
+	struct flows_cursor *fc = state;
+	size_t n = 0;
+	struct fab_flow flow;
+
+	while (n < FLOWS_PER_PAGE &&
+	       fabric_flows_next(fc->a->cfg.fab, &fc->filter, &fc->cursor, &flow) == 1) {
+		conv_flow(&flow, &fc->rows[n], &fc->strings[n]);
+		fc->row_ptrs[n] = &fc->rows[n];
+		n++;
+	}
+	if (n == 0 && fc->sent_any)
+		return 0;
+	fabric__v1__list_flows_response__init(&fc->page);
+	fc->page.n_flows = n;
+	fc->page.flows = fc->row_ptrs;
+	fc->sent_any = true; /* an empty table still gets one empty page */
+	*msg = &fc->page.base;
+	return 1;
+}
+
+static void h_list_flows(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	const Fabric__V1__ListFlowsRequest *req = (const void *)msg;
+	struct flows_cursor *fc;
+	char err[256];
+
+	fc = calloc(1, sizeof(*fc));
+	if (!fc) {
+		rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	fc->a = ctx;
+	if (req->vni && conv_vni(req->vni, "vni", err, sizeof(err))) {
+		free(fc);
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	fc->filter.vni = req->vni;
+	if (req->mac && *req->mac) {
+		if (!conv_utf8_valid(req->mac) || fab_parse_mac(req->mac, fc->filter.mac)) {
+			free(fc);
+			rpc_fail(call, RPC_INVALID_ARGUMENT, "mac: not a MAC address (aa:bb:cc:dd:ee:ff)");
+			return;
+		}
+		fc->filter.match_mac = true;
+	}
+	if ((int)req->state < 0 || req->state > FABRIC__V1__ENDPOINT_STATE__ENDPOINT_STATE_FORWARDING) {
+		free(fc);
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "state: %d is not an endpoint state", (int)req->state);
+		return;
+	}
+	fc->filter.state = (uint8_t)req->state;
+	rpc_stream_start(call, &(struct rpc_producer){.next = flows_next, .done = free, .state = fc});
+}
+
+static void h_stats(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	struct agent *a = ctx;
+	struct fab_host_stats st;
+	Fabric__V1__GetStatsResponse r = FABRIC__V1__GET_STATS_RESPONSE__INIT;
+	Fabric__V1__CounterValue ctr[FAB_CTR__COUNT], drops[FAB_DROP__COUNT];
+	Fabric__V1__CounterValue *ctrp[FAB_CTR__COUNT], *dropp[FAB_DROP__COUNT];
+	static const char *const ctr_help[] = {
+#define X(sym, num, name, help) [num] = help,
+		FAB_COUNTERS(X)
+#undef X
+	};
+
+	(void)msg;
+	fabric_stats(a->cfg.fab, &st);
+	for (unsigned int i = 0; i < FAB_CTR__COUNT; i++) {
+		fabric__v1__counter_value__init(&ctr[i]);
+		ctr[i].number = i;
+		ctr[i].name = (char *)fab_counter_name(i);
+		ctr[i].description = (char *)ctr_help[i];
+		ctr[i].value = st.counters[i];
+		ctrp[i] = &ctr[i];
+	}
+	/* Drop reason 0 is "not dropped": leave it out. */
+	for (unsigned int i = 1; i < FAB_DROP__COUNT; i++) {
+		fabric__v1__counter_value__init(&drops[i]);
+		drops[i].number = i;
+		drops[i].name = (char *)fab_drop_name(i);
+		drops[i].description = (char *)fab_drop_help(i);
+		drops[i].value = st.drops[i];
+		dropp[i - 1] = &drops[i];
+	}
+	r.n_counters = FAB_CTR__COUNT;
+	r.counters = ctrp;
+	r.n_drop_reasons = FAB_DROP__COUNT - 1;
+	r.drop_reasons = dropp;
+	r.collected_unix_ns = now_ns();
+	r.counting_since_unix_ns = a->started_ns;
+	rpc_reply(call, &r.base);
+}
+
+/* ---- the four migration steps ---- */
+
+static void step(struct rpc_call *call, struct agent *a, uint32_t vni, const char *mac,
+		 unsigned int which, struct fab_endpoint *arg,
+		 const ProtobufCMessageDescriptor *reply)
+{
+	struct fab_ep_key key;
+	char err[256];
+	int ret;
+
+	if (conv_key(vni, mac, "", &key, err, sizeof(err)) ||
+	    conv_generation(arg->generation, "generation", err, sizeof(err))) {
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	ret = fabric_endpoint_step(a->cfg.fab, &key, which, arg);
+	if (ret) {
+		fail_errno(call, a, ret, &key, arg);
+		return;
+	}
+	reply_endpoint(call, a, &key, reply);
+}
+
+static void h_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	const Fabric__V1__PrepareIncomingRequest *req = (const void *)msg;
+	struct agent *a = ctx;
+	struct fab_ep_key key;
+	struct fab_endpoint loc = {.state = FAB_EP_INCOMING, .generation = req->generation};
+	struct fab_ep_addrs addrs;
+	char err[256];
+	int ret;
+
+	if (conv_key(req->vni, req->mac, "", &key, err, sizeof(err)) ||
+	    conv_generation(req->generation, "generation", err, sizeof(err)) ||
+	    conv_port(a->cfg.fab, req->port_name, "port_name", &loc.port, err, sizeof(err)) ||
+	    conv_addresses(req->ipv4_addresses, req->n_ipv4_addresses, req->ipv6_addresses,
+			   req->n_ipv6_addresses, "", &addrs, err, sizeof(err))) {
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	/* Preparing is setting the INCOMING location with a newer generation. */
+	ret = fabric_endpoint_upsert(a->cfg.fab, &key, &loc, &addrs);
+	if (ret) {
+		fail_errno(call, a, ret, &key, &loc);
+		return;
+	}
+	reply_endpoint(call, a, &key, &fabric__v1__prepare_incoming_response__descriptor);
+}
+
+static void h_begin(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	const Fabric__V1__BeginForwardingRequest *req = (const void *)msg;
+	struct fab_endpoint arg = {.generation = req->generation};
+	char err[256];
+
+	if (conv_vtep(req->target_vtep, "target_vtep", &arg.vtep, err, sizeof(err))) {
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	step(call, ctx, req->vni, req->mac, FAB_STEP_BEGIN_FORWARDING, &arg,
+	     &fabric__v1__begin_forwarding_response__descriptor);
+}
+
+static void h_activate(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	const Fabric__V1__ActivateRequest *req = (const void *)msg;
+	struct fab_endpoint arg = {.generation = req->generation};
+
+	step(call, ctx, req->vni, req->mac, FAB_STEP_ACTIVATE, &arg,
+	     &fabric__v1__activate_response__descriptor);
+}
+
+static void h_end(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	const Fabric__V1__EndForwardingRequest *req = (const void *)msg;
+	struct fab_endpoint arg = {.generation = req->generation};
+
+	step(call, ctx, req->vni, req->mac, FAB_STEP_END_FORWARDING, &arg,
+	     &fabric__v1__end_forwarding_response__descriptor);
+}
+
+static void h_not_yet(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	(void)msg;
+	(void)ctx;
+	rpc_fail(call, RPC_UNIMPLEMENTED,
+		 "this fabricd has no migration driver yet: drive the four steps "
+		 "(PrepareIncoming, BeginForwarding, Activate, EndForwarding) directly");
+}
+
+/* ---- WatchEvents ---- */
+
+struct watcher {
+	struct agent *a;
+	uint64_t next_seq;
+	Fabric__V1__Event ev;
+	union {
+		Fabric__V1__ActivationEvent activation;
+		Fabric__V1__HoldOverflowEvent overflow;
+		Fabric__V1__StateChangeEvent change;
+	} d;
+	char mac[18], port[FAB_PORT_NAME_MAX], vtep[16];
+};
+
+static int watch_next(void *state, const ProtobufCMessage **msg)
+{
+	struct watcher *w = state;
+	struct agent *a = w->a;
+	const struct logged_event *l;
+	const char *port;
+
+	if (w->next_seq >= a->next_seq)
+		return -EAGAIN;
+	if (a->next_seq - w->next_seq > EVENT_LOG)
+		return -ENOSPC; /* fell behind: RESOURCE_EXHAUSTED rather than a silent gap */
+	l = &a->log[w->next_seq % EVENT_LOG];
+	w->next_seq++;
+	fabric__v1__event__init(&w->ev);
+	w->ev.sequence = l->seq;
+	w->ev.time_unix_ns = l->time_ns;
+	w->ev.host_name = (char *)(a->cfg.host_name ? a->cfg.host_name : "");
+	fab_format_mac(l->ev.key.mac, w->mac);
+	port = fabric_port_name(a->cfg.fab, l->ev.loc.port);
+	snprintf(w->port, sizeof(w->port), "%s",
+		 port && (l->ev.loc.state == FAB_EP_LOCAL || l->ev.loc.state == FAB_EP_INCOMING) ? port
+														 : "");
+	w->vtep[0] = 0;
+	if (l->ev.loc.vtep)
+		fab_format_ip4(l->ev.loc.vtep, w->vtep);
+	switch (l->ev.kind) {
+	case FAB_EVENT_ACTIVATED:
+		fabric__v1__activation_event__init(&w->d.activation);
+		w->d.activation.vni = l->ev.key.vni;
+		w->d.activation.mac = w->mac;
+		w->d.activation.port_name = w->port;
+		w->d.activation.generation = l->ev.loc.generation;
+		w->ev.type = FABRIC__V1__EVENT_TYPE__EVENT_TYPE_ACTIVATION;
+		w->ev.detail_case = FABRIC__V1__EVENT__DETAIL_ACTIVATION;
+		w->ev.activation = &w->d.activation;
+		break;
+	case FAB_EVENT_HOLD_OVERFLOW:
+		fabric__v1__hold_overflow_event__init(&w->d.overflow);
+		w->d.overflow.vni = l->ev.key.vni;
+		w->d.overflow.mac = w->mac;
+		w->d.overflow.port_name = w->port;
+		w->d.overflow.generation = l->ev.loc.generation;
+		w->d.overflow.packets_dropped = l->ev.count;
+		w->ev.type = FABRIC__V1__EVENT_TYPE__EVENT_TYPE_HOLD_OVERFLOW;
+		w->ev.detail_case = FABRIC__V1__EVENT__DETAIL_HOLD_OVERFLOW;
+		w->ev.hold_overflow = &w->d.overflow;
+		break;
+	default:
+		fabric__v1__state_change_event__init(&w->d.change);
+		w->d.change.vni = l->ev.key.vni;
+		w->d.change.mac = w->mac;
+		w->d.change.state = (Fabric__V1__EndpointState)l->ev.loc.state;
+		w->d.change.port_name = w->port;
+		w->d.change.vtep = w->vtep;
+		w->d.change.generation = l->ev.loc.generation;
+		w->ev.type = FABRIC__V1__EVENT_TYPE__EVENT_TYPE_STATE_CHANGE;
+		w->ev.detail_case = FABRIC__V1__EVENT__DETAIL_STATE_CHANGE;
+		w->ev.state_change = &w->d.change;
+		break;
+	}
+	*msg = &w->ev.base;
+	return 1;
+}
+
+static void h_watch(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	struct agent *a = ctx;
+	struct watcher *w = calloc(1, sizeof(*w));
+
+	(void)msg;
+	if (!w) {
+		rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	w->a = a;
+	w->next_seq = a->next_seq; /* events from now on */
+	rpc_stream_start(call, &(struct rpc_producer){.next = watch_next, .done = free, .state = w});
+}
+
+static void h_health(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
+{
+	struct agent *a = ctx;
+	Fabric__V1__HealthResponse r = FABRIC__V1__HEALTH_RESPONSE__INIT;
+	char vtep[16];
+
+	(void)msg;
+	fab_format_ip4(a->cfg.vtep, vtep);
+	r.status = FABRIC__V1__HEALTH_STATUS__HEALTH_STATUS_SERVING;
+	r.service = "fabric.v1.Agent";
+	r.version = "0.1.0";
+	r.host_name = (char *)(a->cfg.host_name ? a->cfg.host_name : "");
+	r.vtep = vtep;
+	r.datapath = (char *)(a->cfg.datapath ? a->cfg.datapath : "");
+	r.store = "memory";
+	r.started_unix_ns = a->started_ns;
+	r.now_unix_ns = now_ns();
+	rpc_reply(call, &r.base);
+}
+
+#define PATH(m) "/fabric.v1.Agent/" m
+#define DESC(t) &fabric__v1__##t##__descriptor
+
+static const struct rpc_method methods[] = {
+	{PATH("UpsertEndpoint"), RPC_KIND_UNARY, DESC(upsert_endpoint_request), true, h_upsert},
+	{PATH("DeleteEndpoint"), RPC_KIND_UNARY, DESC(delete_endpoint_request), true, h_delete},
+	{PATH("UpsertEndpoints"), RPC_KIND_CLIENT_STREAM, DESC(upsert_endpoints_request), true,
+	 NULL, h_batch_message, h_batch_end, batch_new, batch_free},
+	{PATH("ListFlows"), RPC_KIND_SERVER_STREAM, DESC(list_flows_request), false, h_list_flows},
+	{PATH("GetStats"), RPC_KIND_UNARY, DESC(get_stats_request), false, h_stats},
+	{PATH("PrepareIncoming"), RPC_KIND_UNARY, DESC(prepare_incoming_request), true, h_prepare},
+	{PATH("BeginForwarding"), RPC_KIND_UNARY, DESC(begin_forwarding_request), true, h_begin},
+	{PATH("Activate"), RPC_KIND_UNARY, DESC(activate_request), true, h_activate},
+	{PATH("EndForwarding"), RPC_KIND_UNARY, DESC(end_forwarding_request), true, h_end},
+	{PATH("StartMigration"), RPC_KIND_UNARY, DESC(start_migration_request), true, h_not_yet},
+	{PATH("GetMigration"), RPC_KIND_UNARY, DESC(get_migration_request), false, h_not_yet},
+	{PATH("ListMigrations"), RPC_KIND_UNARY, DESC(list_migrations_request), false, h_not_yet},
+	{PATH("CancelMigration"), RPC_KIND_UNARY, DESC(cancel_migration_request), true, h_not_yet},
+	{PATH("WatchEvents"), RPC_KIND_SERVER_STREAM, DESC(watch_events_request), false, h_watch},
+	{PATH("Health"), RPC_KIND_UNARY, DESC(health_request), false, h_health},
+};
+
+const struct rpc_method *agent_methods(size_t *n)
+{
+	*n = sizeof(methods) / sizeof(methods[0]);
+	return methods;
+}
