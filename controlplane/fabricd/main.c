@@ -253,6 +253,8 @@ int main(int argc, char **argv)
 	dpdk_backend_stop(b);
 	fabric_destroy(fab);
 	dpdk_backend_destroy(b);
+	snprintf(err, sizeof(err), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	dpdk_remove_runtime_dir(err);
 	return 0;
 }

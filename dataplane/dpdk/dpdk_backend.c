@@ -4,6 +4,7 @@
  * workers and their transmit buffers.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -387,4 +388,20 @@ size_t dpdk_backend_footprint(const struct dpdk_backend *b)
 {
 	return sizeof(*b) + (size_t)b->n_workers * b->cfg.max_endpoints * sizeof(struct dp_ep_counters) +
 	       (size_t)b->cfg.max_endpoints * sizeof(struct fab_ep_stats);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void dpdk_remove_runtime_dir(const char *dir)
+{
+	/* Only EAL's own directory: never a path that is not under /var/run/dpdk or /run. */
+	if (dir && *dir && (strncmp(dir, "/var/run/dpdk/", 14) == 0 || strncmp(dir, "/run/", 5) == 0))
+		nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }

@@ -74,6 +74,10 @@ int dpdk_backend_ethdev(const struct dpdk_backend *b, uint16_t index);
 /* Bytes the tables and counters hold. */
 size_t dpdk_backend_footprint(const struct dpdk_backend *b);
 
+/* Removes EAL's runtime directory (pass a copy of rte_eal_get_runtime_dir() taken before
+ * rte_eal_cleanup): a process that exits cleanly leaves nothing in /var/run/dpdk. */
+void dpdk_remove_runtime_dir(const char *dir);
+
 extern const struct fab_backend_ops dpdk_backend_ops;
 
 #endif

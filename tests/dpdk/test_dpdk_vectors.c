@@ -315,9 +315,10 @@ static void run_case(void **state)
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "tests/vectors/cases";
-	char prefix[64];
+	char prefix[256];
 	char *eal[] = {"test_dpdk_vectors", "--no-huge", "--no-pci", "-m", "512", "-l", "0-1",
-		       "--file-prefix", prefix, "--log-level", "*:warning", NULL};
+		       "--file-prefix", prefix, "--no-shconf", "--no-telemetry", "--log-level",
+		       "*:warning", NULL};
 	struct CMUnitTest *tests;
 	char **paths;
 	int n, ret;
@@ -345,6 +346,8 @@ int main(int argc, char **argv)
 	ret = _cmocka_run_group_tests("dpdk_backend_vectors", tests, (size_t)n, NULL, NULL);
 	free(tests);
 	vec_list_free(paths, n);
+	snprintf(prefix, sizeof(prefix), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	dpdk_remove_runtime_dir(prefix);
 	return ret;
 }
