@@ -15,6 +15,7 @@
 #include "fabric.h"
 
 #define NO_SLOT UINT32_MAX
+#define STATE_CHANGES 4096
 
 struct ep_record {
 	struct fab_ep_key key;
@@ -61,6 +62,8 @@ struct fabric {
 	struct fab_host *hosts;
 	uint32_t n_hosts;
 	struct fab_port ports[FAB_MAX_PORTS];
+	struct fab_event changes[STATE_CHANGES]; /* state changes not yet handed to fabric_poll */
+	uint32_t changes_head, changes_len;
 };
 
 #define MAX_VNIS 65536
@@ -454,6 +457,17 @@ static int apply_step(struct fabric *fab, uint32_t slot, unsigned int step,
 		publish_location(fab, slot, &next);
 		return ret;
 	}
+	if (was_live && live && prev.state != next.state) {
+		struct fab_event *ev;
+
+		if (fab->changes_len == STATE_CHANGES) { /* nobody polls: drop the oldest */
+			fab->changes_head = (fab->changes_head + 1) % STATE_CHANGES;
+			fab->changes_len--;
+		}
+		ev = &fab->changes[(fab->changes_head + fab->changes_len++) % STATE_CHANGES];
+		*ev = (struct fab_event){.kind = FAB_EVENT_STATE_CHANGED, .step = (uint8_t)step,
+					 .key = r->key, .loc = next, .prev = prev};
+	}
 	if (was_live && !live) {
 		vni_ref(fab, r->key.vni, -1);
 		fab->n_live--;
@@ -516,6 +530,7 @@ static void flow_fill(struct fabric *fab, uint32_t slot, struct fab_flow *out)
 	const struct ep_record *r = &fab->eps[slot];
 
 	out->key = r->key;
+	out->slot = slot;
 	out->loc = r->loc;
 	out->addrs = r->addrs;
 	out->port_name = state_on_port(r->loc.state) ? fab->ports[r->loc.port].name : NULL;
@@ -680,20 +695,41 @@ int fabric_poll(struct fabric *fab, fab_event_cb *cb, void *ctx)
 		if (cb)
 			cb(&ev, ctx);
 	}
+	while (fab->changes_len > 0) {
+		struct fab_event ev = fab->changes[fab->changes_head];
+
+		fab->changes_head = (fab->changes_head + 1) % STATE_CHANGES;
+		fab->changes_len--;
+		if (cb)
+			cb(&ev, ctx);
+		n++;
+	}
 	return n;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly "xx:xx:xx:xx:xx:xx", two hex digits per byte: no signs, spaces or shortcuts. */
 int fab_parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned int b[6];
-	char extra;
-
-	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-			 &extra) != 6 ||
-	    strlen(s) != 17)
+	if (!s || strlen(s) != 17)
 		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
+	for (int i = 0; i < 6; i++) {
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return -EINVAL;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
 	return 0;
 }
 

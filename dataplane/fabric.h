@@ -54,6 +54,7 @@ struct fab_flow {
 	struct fab_ep_addrs addrs;
 	const char *port_name; /* LOCAL, INCOMING; NULL otherwise */
 	struct fab_ep_stats stats;
+	uint32_t slot; /* stable while the endpoint lives: an index for callers' side tables */
 };
 
 struct fab_flow_filter {
@@ -80,8 +81,10 @@ enum fab_event_kind {
 
 struct fab_event {
 	uint8_t kind;
+	uint8_t step;            /* STATE_CHANGED: the enum fab_ep_step that made it */
 	struct fab_ep_key key;
 	struct fab_endpoint loc; /* after the change */
+	struct fab_endpoint prev; /* STATE_CHANGED: before it */
 	uint64_t count;          /* HOLD_OVERFLOW: frames dropped */
 };
 
@@ -170,8 +173,10 @@ void fabric_stats(struct fabric *fab, struct fab_host_stats *out);
 
 /*
  * Takes in what the fast path reported (activations, hold overflows), applies it to the
- * endpoint table and calls `cb` for each event (NULL: none). Returns the number of
- * events handled. Call it often from the control thread's loop.
+ * endpoint table and calls `cb` for each event (NULL: none), then for each state change
+ * the API made since the last call (an endpoint that changed state, not one created,
+ * deleted or updated in place; at most 4096 wait, older ones are dropped). Returns the
+ * number of events handled. Call it often from the control thread's loop.
  */
 int fabric_poll(struct fabric *fab, fab_event_cb *cb, void *ctx);
 

@@ -29,6 +29,8 @@ struct logged_event {
 struct agent {
 	struct agent_config cfg;
 	uint64_t started_ns;
+	char **vm_names; /* by endpoint slot: the VM an endpoint belongs to, or NULL */
+	uint32_t n_slots;
 	struct logged_event log[EVENT_LOG];
 	uint64_t next_seq; /* sequence of the next event; the log holds the last EVENT_LOG */
 };
@@ -47,7 +49,16 @@ int agent_create(struct agent **out, const struct agent_config *cfg)
 
 	if (!a)
 		return -ENOMEM;
+	struct fab_host_stats st;
+
 	a->cfg = *cfg;
+	fabric_stats(cfg->fab, &st);
+	a->n_slots = st.endpoint_capacity;
+	a->vm_names = calloc(a->n_slots, sizeof(*a->vm_names));
+	if (!a->vm_names) {
+		free(a);
+		return -ENOMEM;
+	}
 	a->started_ns = now_ns();
 	a->next_seq = 1;
 	*out = a;
@@ -56,7 +67,28 @@ int agent_create(struct agent **out, const struct agent_config *cfg)
 
 void agent_destroy(struct agent *a)
 {
+	if (!a)
+		return;
+	for (uint32_t i = 0; i < a->n_slots; i++)
+		free(a->vm_names[i]);
+	free(a->vm_names);
 	free(a);
+}
+
+static const char *vm_name_of(const struct agent *a, uint32_t slot)
+{
+	return slot < a->n_slots ? a->vm_names[slot] : NULL;
+}
+
+/* Records the VM name of the endpoint `key` (an empty name clears it). */
+static void vm_name_set(struct agent *a, const struct fab_ep_key *key, const char *name)
+{
+	int slot = fabric_endpoint_slot(a->cfg.fab, key);
+
+	if (slot < 0 || (uint32_t)slot >= a->n_slots)
+		return;
+	free(a->vm_names[slot]);
+	a->vm_names[slot] = name && *name ? strdup(name) : NULL;
 }
 
 void agent_record_event(struct agent *a, const struct fab_event *ev)
@@ -125,7 +157,7 @@ static void fail_errno(struct rpc_call *call, struct agent *a, int err,
 }
 
 static void reply_endpoint(struct rpc_call *call, struct agent *a, const struct fab_ep_key *key,
-			   const ProtobufCMessageDescriptor *desc)
+			   const ProtobufCMessageDescriptor *desc, bool created)
 {
 	struct fab_flow flow;
 	struct conv_strings buf;
@@ -134,12 +166,14 @@ static void reply_endpoint(struct rpc_call *call, struct agent *a, const struct 
 	if (fabric_endpoint_get(a->cfg.fab, key, &flow)) {
 		memset(&flow, 0, sizeof(flow));
 		flow.key = *key;
+		flow.slot = UINT32_MAX;
 	}
-	conv_endpoint_out(&flow, &ep, &buf);
+	conv_endpoint_out(&flow, vm_name_of(a, flow.slot), &ep, &buf);
 	/* Every response that carries the endpoint has it as field 1, first member. */
 	if (desc == &fabric__v1__upsert_endpoint_response__descriptor) {
 		Fabric__V1__UpsertEndpointResponse r = FABRIC__V1__UPSERT_ENDPOINT_RESPONSE__INIT;
 		r.endpoint = &ep;
+		r.created = created;
 		rpc_reply(call, &r.base);
 	} else if (desc == &fabric__v1__prepare_incoming_response__descriptor) {
 		Fabric__V1__PrepareIncomingResponse r = FABRIC__V1__PREPARE_INCOMING_RESPONSE__INIT;
@@ -179,12 +213,15 @@ static void h_upsert(struct rpc_call *call, const ProtobufCMessage *msg, void *c
 		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
 		return;
 	}
+	bool created = fabric_endpoint_slot(a->cfg.fab, &key) < 0;
+
 	ret = fabric_endpoint_upsert(a->cfg.fab, &key, &loc, &addrs);
 	if (ret) {
 		fail_errno(call, a, ret, &key, &loc);
 		return;
 	}
-	reply_endpoint(call, a, &key, &fabric__v1__upsert_endpoint_response__descriptor);
+	vm_name_set(a, &key, req->endpoint->vm_name);
+	reply_endpoint(call, a, &key, &fabric__v1__upsert_endpoint_response__descriptor, created);
 }
 
 static void h_delete(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
@@ -214,9 +251,13 @@ static void h_delete(struct rpc_call *call, const ProtobufCMessage *msg, void *c
 		fail_errno(call, a, ret, &key, &arg);
 		return;
 	}
-	conv_endpoint_out(&before, &ep, &buf);
+	conv_endpoint_out(&before, vm_name_of(a, before.slot), &ep, &buf);
 	r.endpoint = &ep;
 	rpc_reply(call, &r.base);
+	if (before.slot < a->n_slots) {
+		free(a->vm_names[before.slot]);
+		a->vm_names[before.slot] = NULL;
+	}
 }
 
 /* ---- UpsertEndpoints: a client-streamed batch, all or nothing ---- */
@@ -225,6 +266,7 @@ struct batch_item {
 	struct fab_ep_key key;
 	struct fab_endpoint loc;
 	struct fab_ep_addrs addrs;
+	char vm_name[64];
 };
 
 struct batch {
@@ -275,6 +317,13 @@ static int h_batch_message(struct rpc_call *call, const ProtobufCMessage *msg, v
 			rpc_fail(call, RPC_INVALID_ARGUMENT, "%s; nothing was applied", err);
 			return -1;
 		}
+		if (req->endpoints[i]->vm_name && strlen(req->endpoints[i]->vm_name) >= sizeof(it->vm_name)) {
+			rpc_fail(call, RPC_INVALID_ARGUMENT, "%svm_name: at most %zu bytes; nothing was applied",
+				 prefix, sizeof(it->vm_name) - 1);
+			return -1;
+		}
+		snprintf(it->vm_name, sizeof(it->vm_name), "%s",
+			 req->endpoints[i]->vm_name ? req->endpoints[i]->vm_name : "");
 		b->n++;
 	}
 	return 0;
@@ -347,7 +396,7 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 	uint32_t created = 0, news = 0;
 	long bad;
 
-	bad = batch_conflict(b, &why);
+	bad = b->n ? batch_conflict(b, &why) : -1;
 	if (bad >= 0) {
 		char mac[18];
 
@@ -390,6 +439,9 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 		int ret = fabric_endpoint_upsert(a->cfg.fab, &b->items[i].key, &b->items[i].loc,
 						 &b->items[i].addrs);
 
+		if (ret == 0)
+			vm_name_set(a, &b->items[i].key, b->items[i].vm_name);
+
 		if (ret) {
 			/* Checked above: only the fast path's own memory can fail here. */
 			rpc_fail(call, RPC_INTERNAL,
@@ -428,7 +480,7 @@ static int flows_next(void *state, const ProtobufCMessage **msg)
 
 	while (n < FLOWS_PER_PAGE &&
 	       fabric_flows_next(fc->a->cfg.fab, &fc->filter, &fc->cursor, &flow) == 1) {
-		conv_flow(&flow, &fc->rows[n], &fc->strings[n]);
+		conv_flow(&flow, vm_name_of(fc->a, flow.slot), &fc->rows[n], &fc->strings[n]);
 		fc->row_ptrs[n] = &fc->rows[n];
 		n++;
 	}
@@ -538,7 +590,7 @@ static void step(struct rpc_call *call, struct agent *a, uint32_t vni, const cha
 		fail_errno(call, a, ret, &key, arg);
 		return;
 	}
-	reply_endpoint(call, a, &key, reply);
+	reply_endpoint(call, a, &key, reply, false);
 }
 
 static void h_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
@@ -551,6 +603,10 @@ static void h_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *
 	char err[256];
 	int ret;
 
+	if (req->vm_name && (!conv_utf8_valid(req->vm_name) || strlen(req->vm_name) > 63)) {
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "vm_name: at most 63 bytes of valid UTF-8");
+		return;
+	}
 	if (conv_key(req->vni, req->mac, "", &key, err, sizeof(err)) ||
 	    conv_generation(req->generation, "generation", err, sizeof(err)) ||
 	    conv_port(a->cfg.fab, req->port_name, "port_name", &loc.port, err, sizeof(err)) ||
@@ -559,13 +615,25 @@ static void h_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *
 		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
 		return;
 	}
-	/* Preparing is setting the INCOMING location with a newer generation. */
+	/* Preparing is setting the INCOMING location with a newer generation. Without
+	 * addresses, the endpoint keeps those the host holds. */
+	if (addrs.n_ip4 == 0 && addrs.n_ip6 == 0) {
+		struct fab_flow held;
+
+		if (fabric_endpoint_get(a->cfg.fab, &key, &held) == 0)
+			addrs = held.addrs;
+	}
+	bool created = fabric_endpoint_slot(a->cfg.fab, &key) < 0;
+
 	ret = fabric_endpoint_upsert(a->cfg.fab, &key, &loc, &addrs);
 	if (ret) {
 		fail_errno(call, a, ret, &key, &loc);
 		return;
 	}
-	reply_endpoint(call, a, &key, &fabric__v1__prepare_incoming_response__descriptor);
+	/* Without a VM name the endpoint keeps the one held (none if it is new here). */
+	if (created || (req->vm_name && *req->vm_name))
+		vm_name_set(a, &key, req->vm_name);
+	reply_endpoint(call, a, &key, &fabric__v1__prepare_incoming_response__descriptor, false);
 }
 
 static void h_begin(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
@@ -614,6 +682,10 @@ static void h_not_yet(struct rpc_call *call, const ProtobufCMessage *msg, void *
 struct watcher {
 	struct agent *a;
 	uint64_t next_seq;
+	uint32_t vni;     /* 0: any */
+	bool match_mac;
+	uint8_t mac_filter[6];
+	uint32_t types;   /* bit per EventType; 0: any */
 	Fabric__V1__Event ev;
 	union {
 		Fabric__V1__ActivationEvent activation;
@@ -621,6 +693,7 @@ struct watcher {
 		Fabric__V1__StateChangeEvent change;
 	} d;
 	char mac[18], port[FAB_PORT_NAME_MAX], vtep[16];
+	char prev_port[FAB_PORT_NAME_MAX], prev_vtep[16];
 };
 
 static int watch_next(void *state, const ProtobufCMessage **msg)
@@ -630,12 +703,23 @@ static int watch_next(void *state, const ProtobufCMessage **msg)
 	const struct logged_event *l;
 	const char *port;
 
-	if (w->next_seq >= a->next_seq)
-		return -EAGAIN;
-	if (a->next_seq - w->next_seq > EVENT_LOG)
-		return -ENOSPC; /* fell behind: RESOURCE_EXHAUSTED rather than a silent gap */
-	l = &a->log[w->next_seq % EVENT_LOG];
-	w->next_seq++;
+	for (;;) {
+		uint32_t type;
+
+		if (w->next_seq >= a->next_seq)
+			return -EAGAIN;
+		if (a->next_seq - w->next_seq > EVENT_LOG)
+			return -ENOSPC; /* fell behind: RESOURCE_EXHAUSTED rather than a silent gap */
+		l = &a->log[w->next_seq % EVENT_LOG];
+		w->next_seq++;
+		type = l->ev.kind == FAB_EVENT_ACTIVATED       ? FABRIC__V1__EVENT_TYPE__EVENT_TYPE_ACTIVATION
+		       : l->ev.kind == FAB_EVENT_HOLD_OVERFLOW ? FABRIC__V1__EVENT_TYPE__EVENT_TYPE_HOLD_OVERFLOW
+							       : FABRIC__V1__EVENT_TYPE__EVENT_TYPE_STATE_CHANGE;
+		if ((w->types && !(w->types & (1u << type))) || (w->vni && l->ev.key.vni != w->vni) ||
+		    (w->match_mac && memcmp(l->ev.key.mac, w->mac_filter, 6) != 0))
+			continue;
+		break;
+	}
 	fabric__v1__event__init(&w->ev);
 	w->ev.sequence = l->seq;
 	w->ev.time_unix_ns = l->time_ns;
@@ -678,6 +762,19 @@ static int watch_next(void *state, const ProtobufCMessage **msg)
 		w->d.change.port_name = w->port;
 		w->d.change.vtep = w->vtep;
 		w->d.change.generation = l->ev.loc.generation;
+		w->d.change.step = (Fabric__V1__EndpointStep)(l->ev.step + 1);
+		w->d.change.previous_state = (Fabric__V1__EndpointState)l->ev.prev.state;
+		w->d.change.previous_generation = l->ev.prev.generation;
+		w->prev_vtep[0] = 0;
+		if (l->ev.prev.vtep)
+			fab_format_ip4(l->ev.prev.vtep, w->prev_vtep);
+		w->d.change.previous_vtep = w->prev_vtep;
+		port = fabric_port_name(a->cfg.fab, l->ev.prev.port);
+		snprintf(w->prev_port, sizeof(w->prev_port), "%s",
+			 port && (l->ev.prev.state == FAB_EP_LOCAL || l->ev.prev.state == FAB_EP_INCOMING)
+				 ? port
+				 : "");
+		w->d.change.previous_port_name = w->prev_port;
 		w->ev.type = FABRIC__V1__EVENT_TYPE__EVENT_TYPE_STATE_CHANGE;
 		w->ev.detail_case = FABRIC__V1__EVENT__DETAIL_STATE_CHANGE;
 		w->ev.state_change = &w->d.change;
@@ -689,14 +786,33 @@ static int watch_next(void *state, const ProtobufCMessage **msg)
 
 static void h_watch(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
 {
+	const Fabric__V1__WatchEventsRequest *req = (const void *)msg;
 	struct agent *a = ctx;
 	struct watcher *w = calloc(1, sizeof(*w));
+	char err[256];
 
-	(void)msg;
 	if (!w) {
 		rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
+	if ((req->vni && conv_vni(req->vni, "vni", err, sizeof(err))) ||
+	    (req->mac && *req->mac && conv_mac(req->mac, "mac", w->mac_filter, err, sizeof(err)))) {
+		free(w);
+		rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	for (size_t i = 0; i < req->n_types; i++) {
+		if ((int)req->types[i] < FABRIC__V1__EVENT_TYPE__EVENT_TYPE_ACTIVATION ||
+		    req->types[i] > FABRIC__V1__EVENT_TYPE__EVENT_TYPE_CONVERGENCE) {
+			free(w);
+			rpc_fail(call, RPC_INVALID_ARGUMENT, "types[%zu]: %d is not an event type", i,
+				 (int)req->types[i]);
+			return;
+		}
+		w->types |= 1u << req->types[i];
+	}
+	w->vni = req->vni;
+	w->match_mac = req->mac && *req->mac;
 	w->a = a;
 	w->next_seq = a->next_seq; /* events from now on */
 	rpc_stream_start(call, &(struct rpc_producer){.next = watch_next, .done = free, .state = w});
@@ -711,12 +827,12 @@ static void h_health(struct rpc_call *call, const ProtobufCMessage *msg, void *c
 	(void)msg;
 	fab_format_ip4(a->cfg.vtep, vtep);
 	r.status = FABRIC__V1__HEALTH_STATUS__HEALTH_STATUS_SERVING;
-	r.service = "fabric.v1.Agent";
+	r.service = "fabricd";
 	r.version = "0.1.0";
 	r.host_name = (char *)(a->cfg.host_name ? a->cfg.host_name : "");
 	r.vtep = vtep;
 	r.datapath = (char *)(a->cfg.datapath ? a->cfg.datapath : "");
-	r.store = "memory";
+	r.store = "";
 	r.started_unix_ns = a->started_ns;
 	r.now_unix_ns = now_ns();
 	rpc_reply(call, &r.base);

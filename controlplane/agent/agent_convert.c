@@ -6,27 +6,36 @@
 
 #include "agent_convert.h"
 
+/* Well-formed UTF-8 as RFC 3629 defines it: no overlong forms, no surrogates, nothing
+ * above U+10FFFF (proto3 strings must be; protobuf-c does not check). */
 bool conv_utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
+		unsigned int cp, min;
 		int n;
 
-		if (*p < 0x80)
-			n = 0;
-		else if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
-			n = 1;
-		else if ((*p & 0xf0) == 0xe0)
-			n = 2;
-		else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
-			n = 3;
-		else
+		if (*p < 0x80) {
+			p++;
+			continue;
+		} else if ((*p & 0xe0) == 0xc0) {
+			n = 1, cp = *p & 0x1f, min = 0x80;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 2, cp = *p & 0x0f, min = 0x800;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 3, cp = *p & 0x07, min = 0x10000;
+		} else {
 			return false;
+		}
 		p++;
-		for (int i = 0; i < n; i++, p++)
+		for (int i = 0; i < n; i++, p++) {
 			if ((*p & 0xc0) != 0x80)
 				return false;
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
 	}
 	return true;
 }
@@ -166,8 +175,8 @@ int conv_endpoint(struct fabric *fab, const Fabric__V1__Endpoint *ep, const char
 	if (conv_generation(ep->generation, field, err, len))
 		return -EINVAL;
 	loc->generation = ep->generation;
-	if (ep->vm_name && !conv_utf8_valid(ep->vm_name))
-		return snprintf(err, len, "%svm_name: not valid UTF-8", prefix), -EINVAL;
+	if (ep->vm_name && (!conv_utf8_valid(ep->vm_name) || strlen(ep->vm_name) > 63))
+		return snprintf(err, len, "%svm_name: at most 63 bytes of valid UTF-8", prefix), -EINVAL;
 	switch (ep->state) {
 	case FABRIC__V1__ENDPOINT_STATE__ENDPOINT_STATE_LOCAL:
 	case FABRIC__V1__ENDPOINT_STATE__ENDPOINT_STATE_INCOMING:
@@ -220,7 +229,8 @@ static void strings_fill(const struct fab_flow *f, struct conv_strings *b)
 	}
 }
 
-void conv_flow(const struct fab_flow *f, Fabric__V1__Flow *out, struct conv_strings *b)
+void conv_flow(const struct fab_flow *f, const char *vm_name, Fabric__V1__Flow *out,
+	       struct conv_strings *b)
 {
 	strings_fill(f, b);
 	fabric__v1__flow__init(out);
@@ -238,9 +248,10 @@ void conv_flow(const struct fab_flow *f, Fabric__V1__Flow *out, struct conv_stri
 	out->bytes = f->stats.bytes;
 	out->drops = f->stats.drops;
 	out->last_seen_unix_ns = f->stats.last_seen_ns;
+	out->vm_name = (char *)(vm_name ? vm_name : "");
 }
 
-void conv_endpoint_out(const struct fab_flow *f, Fabric__V1__Endpoint *out,
+void conv_endpoint_out(const struct fab_flow *f, const char *vm_name, Fabric__V1__Endpoint *out,
 		       struct conv_strings *b)
 {
 	strings_fill(f, b);
@@ -255,4 +266,5 @@ void conv_endpoint_out(const struct fab_flow *f, Fabric__V1__Endpoint *out,
 	out->port_name = b->port;
 	out->vtep = b->vtep;
 	out->generation = f->loc.generation;
+	out->vm_name = (char *)(vm_name ? vm_name : "");
 }

@@ -37,8 +37,9 @@ struct conv_strings {
 	char *ip6p[FAB_EP_MAX_IP6];
 	char port[FAB_PORT_NAME_MAX];
 };
-void conv_flow(const struct fab_flow *f, Fabric__V1__Flow *out, struct conv_strings *buf);
-void conv_endpoint_out(const struct fab_flow *f, Fabric__V1__Endpoint *out,
+void conv_flow(const struct fab_flow *f, const char *vm_name, Fabric__V1__Flow *out,
+	       struct conv_strings *buf);
+void conv_endpoint_out(const struct fab_flow *f, const char *vm_name, Fabric__V1__Endpoint *out,
 		       struct conv_strings *buf);
 
 #endif

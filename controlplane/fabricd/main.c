@@ -182,7 +182,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (ret == 0) {
-		const char *peers[17];
+		/* The server keeps this list for its lifetime. */
+		static const char *peers[17];
 		size_t n_methods;
 		struct agent_config acfg = {.fab = fab, .host_name = cfg.host_name, .datapath = "dpdk",
 					    .vtep = cfg.dp.local_vtep};

@@ -181,7 +181,7 @@ int rpc_client_unary(struct rpc_client *c, const char *path, const ProtobufCMess
 	} else {
 		stream_result(st, res);
 		if (st->status == GRPC_STATUS_OK) {
-			*response = rpc_unpack(st->recv_buf, response_desc);
+			*response = rpc_unpack(st->recv_buf, response_desc, NULL, 0);
 			if (*response)
 				ret = 0;
 			else
@@ -251,7 +251,7 @@ int rpc_client_stream_next(struct rpc_stream *st, const ProtobufCMessageDescript
 		return finish_status(st, res) == 0 ? 0 : -1;
 	if (!st->recv_buf) /* the end of the stream: the status says how it went */
 		return finish_status(st, res) == 0 ? 0 : -1;
-	*msg = rpc_unpack(st->recv_buf, desc);
+	*msg = rpc_unpack(st->recv_buf, desc, NULL, 0);
 	grpc_byte_buffer_destroy(st->recv_buf);
 	st->recv_buf = NULL;
 	if (!*msg) {
@@ -335,7 +335,7 @@ int rpc_client_upload_finish(struct rpc_stream *st, const ProtobufCMessageDescri
 	if (grpc_call_start_batch(st->call, ops, 4, st, NULL) == GRPC_CALL_OK && wait_for(st->c, st)) {
 		stream_result(st, res);
 		if (st->status == GRPC_STATUS_OK) {
-			*response = rpc_unpack(st->recv_buf, desc);
+			*response = rpc_unpack(st->recv_buf, desc, NULL, 0);
 			ret = *response ? 0 : -1;
 		}
 	} else {

@@ -73,8 +73,73 @@ grpc_byte_buffer *rpc_pack(const ProtobufCMessage *msg)
 	return buf;
 }
 
-ProtobufCMessage *rpc_unpack(grpc_byte_buffer *buf, const ProtobufCMessageDescriptor *desc)
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
+	*v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * protobuf-c hands strings over as C strings: one with a NUL inside would silently lose
+ * its tail. Walks the wire bytes and refuses a string field (at any depth) holding a NUL.
+ */
+static bool strings_clean(const uint8_t *p, const uint8_t *end,
+			  const ProtobufCMessageDescriptor *desc, int depth, char *path, size_t path_len)
+{
+	size_t base = strlen(path);
+
+	if (depth > 16)
+		return false;
+	while (p < end) {
+		uint64_t key, len;
+		const ProtobufCFieldDescriptor *f;
+
+		if (!read_varint(&p, end, &key))
+			return false;
+		switch (key & 7) {
+		case 0:
+			if (!read_varint(&p, end, &len))
+				return false;
+			break;
+		case 1:
+			p += 8;
+			break;
+		case 5:
+			p += 4;
+			break;
+		case 2:
+			if (!read_varint(&p, end, &len) || len > (uint64_t)(end - p))
+				return false;
+			f = protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3));
+			if (f)
+				snprintf(path + base, path_len - base, "%s%s", base ? "." : "", f->name);
+			if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, len))
+				return false;
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    !strings_clean(p, p + len, f->descriptor, depth + 1, path, path_len))
+				return false;
+			path[base] = 0;
+			p += len;
+			break;
+		default:
+			return false;
+		}
+	}
+	return p == end;
+}
+
+ProtobufCMessage *rpc_unpack(grpc_byte_buffer *buf, const ProtobufCMessageDescriptor *desc,
+			     char *why, size_t why_len)
+{
+	char path[256] = "";
+
 	grpc_byte_buffer_reader reader;
 	grpc_slice slice;
 	ProtobufCMessage *msg;
@@ -85,6 +150,16 @@ ProtobufCMessage *rpc_unpack(grpc_byte_buffer *buf, const ProtobufCMessageDescri
 	grpc_byte_buffer_reader_destroy(&reader);
 	msg = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(slice),
 					GRPC_SLICE_START_PTR(slice));
+	if (!msg && why)
+		snprintf(why, why_len, "the request is not a valid %s message", desc->name);
+	if (msg && !strings_clean(GRPC_SLICE_START_PTR(slice),
+				  GRPC_SLICE_START_PTR(slice) + GRPC_SLICE_LENGTH(slice), desc, 0, path,
+				  sizeof(path))) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+		msg = NULL;
+		if (why)
+			snprintf(why, why_len, "%s: a NUL byte inside a string", path);
+	}
 	grpc_slice_unref(slice);
 	return msg;
 }

@@ -12,8 +12,10 @@
 
 /* Packs `msg` into a new byte buffer (the caller destroys it). */
 grpc_byte_buffer *rpc_pack(const ProtobufCMessage *msg);
-/* Decodes a byte buffer; NULL if it is not a valid `desc` message. */
-ProtobufCMessage *rpc_unpack(grpc_byte_buffer *buf, const ProtobufCMessageDescriptor *desc);
+/* Decodes a byte buffer; NULL if it is not a valid `desc` message (including a string
+ * field with a NUL byte inside, which a C string would cut short). */
+ProtobufCMessage *rpc_unpack(grpc_byte_buffer *buf, const ProtobufCMessageDescriptor *desc,
+			     char *why, size_t why_len);
 /* Reads a whole (PEM) file into a malloc'd string, or NULL with errno set. */
 char *rpc_read_file(const char *path);
 /* A millisecond timeout from now as a gRPC deadline (0: none). */

@@ -21,7 +21,7 @@
 
 #include "rpc_internal.h"
 
-enum tag_kind { TAG_NEW, TAG_RECV, TAG_SEND, TAG_FINISH, TAG_CLOSE };
+enum tag_kind { TAG_NEW, TAG_RECV, TAG_SEND, TAG_FINISH, TAG_CLOSE, TAG_PROBE };
 
 struct rpc_tag {
 	struct rpc_call *call;
@@ -57,8 +57,10 @@ struct rpc_call {
 	struct rpc_producer producer;
 	void *state;
 	char peer[256];
+	bool authenticated; /* a verified TLS peer (TCP); a unix-socket client is not */
+	bool allowed;       /* one of its identities is on the allow-list */
 	struct rpc_call *next_parked;
-	struct rpc_tag t_new, t_recv, t_send, t_finish, t_close;
+	struct rpc_tag t_new, t_recv, t_send, t_finish, t_close, t_probe;
 };
 
 struct rpc_server {
@@ -261,16 +263,23 @@ static void start_recv(struct rpc_call *c)
 	start_batch(c, &op, 1, &c->t_recv);
 }
 
-static bool peer_allowed(struct rpc_server *s, struct rpc_call *c)
+/* Mutating calls: a unix-socket client is trusted (the socket file's permissions
+ * decide who reaches it); a TLS peer must have an identity on the allow-list. */
+static bool peer_allowed(struct rpc_call *c)
 {
-	if (!s->over_tcp)
-		return true; /* the unix socket: the file's permissions decide */
+	return !c->authenticated || c->allowed;
+}
+
+static bool on_allow_list(const struct rpc_server *s, const char *id, size_t len)
+{
 	for (const char *const *p = s->cfg.allowed_peers; p && *p; p++)
-		if (strcmp(*p, c->peer) == 0)
+		if (strlen(*p) == len && memcmp(*p, id, len) == 0)
 			return true;
 	return false;
 }
 
+/* Reads the peer's identities (the certificate's SANs, or its CN without SANs): the
+ * first names the peer in messages; any of them may be on the allow-list. */
 static void read_peer(struct rpc_call *c)
 {
 	grpc_auth_context *ctx = grpc_call_auth_context(c->call);
@@ -278,11 +287,23 @@ static void read_peer(struct rpc_call *c)
 	const grpc_auth_property *p;
 
 	c->peer[0] = 0;
+	c->authenticated = false;
+	c->allowed = false;
 	if (!ctx)
 		return;
+	c->authenticated = grpc_auth_context_peer_is_authenticated(ctx) != 0;
 	it = grpc_auth_context_peer_identity(ctx);
-	if ((p = grpc_auth_property_iterator_next(&it)))
-		snprintf(c->peer, sizeof(c->peer), "%.*s", (int)p->value_length, p->value);
+	while ((p = grpc_auth_property_iterator_next(&it))) {
+		if (!c->peer[0])
+			snprintf(c->peer, sizeof(c->peer), "%.*s", (int)p->value_length, p->value);
+		if (on_allow_list(c->s, p->value, p->value_length))
+			c->allowed = true;
+	}
+	/* The certificate's common name counts too when SANs are present. */
+	it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_CN_PROPERTY_NAME);
+	while ((p = grpc_auth_property_iterator_next(&it)))
+		if (on_allow_list(c->s, p->value, p->value_length))
+			c->allowed = true;
 	grpc_auth_context_release(ctx);
 }
 
@@ -300,6 +321,7 @@ static struct rpc_call *call_new(struct rpc_waiter *w)
 	c->t_send = (struct rpc_tag){c, TAG_SEND};
 	c->t_finish = (struct rpc_tag){c, TAG_FINISH};
 	c->t_close = (struct rpc_tag){c, TAG_CLOSE};
+	c->t_probe = (struct rpc_tag){c, TAG_PROBE};
 	grpc_metadata_array_init(&c->md);
 	grpc_call_details_init(&c->details);
 	w->s->live_calls++;
@@ -336,6 +358,7 @@ static void on_new(struct rpc_call *c)
 	struct rpc_server *s = c->s;
 	const struct rpc_method *m = c->m;
 	ProtobufCMessage *req;
+	char why[320];
 
 	arm_waiter(c->w);
 	if (!m) {
@@ -347,7 +370,7 @@ static void on_new(struct rpc_call *c)
 		return;
 	}
 	read_peer(c);
-	if (m->mutating && !peer_allowed(s, c)) {
+	if (m->mutating && !peer_allowed(c)) {
 		rpc_fail(c, RPC_PERMISSION_DENIED,
 			 "peer '%s' may not call %s: add it to fabricd's --allow-peer list", c->peer,
 			 m->path);
@@ -363,14 +386,13 @@ static void on_new(struct rpc_call *c)
 		start_recv(c);
 		return;
 	}
-	req = rpc_unpack(c->recv_buf, m->request);
+	req = rpc_unpack(c->recv_buf, m->request, why, sizeof(why));
 	if (c->recv_buf) {
 		grpc_byte_buffer_destroy(c->recv_buf);
 		c->recv_buf = NULL;
 	}
 	if (!req) {
-		rpc_fail(c, RPC_INVALID_ARGUMENT, "the request is not a valid %s message",
-			 m->request->name);
+		rpc_fail(c, RPC_INVALID_ARGUMENT, "%s", why);
 		return;
 	}
 	m->handle(c, req, s->cfg.ctx);
@@ -383,21 +405,25 @@ static void on_recv(struct rpc_call *c)
 {
 	const struct rpc_method *m = c->m;
 	ProtobufCMessage *req;
+	char why[320];
 
 	if (c->finished)
 		return;
-	if (!c->recv_buf) { /* the client half-closed: the batch is complete */
-		m->end(c, c->s->cfg.ctx);
-		if (!c->answered)
-			rpc_fail(c, RPC_INTERNAL, "the handler of %s gave no answer", m->path);
+	if (!c->recv_buf) {
+		/* The client half-closed, or went away: a cancelled call ends its messages
+		 * the same way. Only a call that still takes our initial metadata is alive,
+		 * so the batch is applied only then. */
+		grpc_op op = {.op = GRPC_OP_SEND_INITIAL_METADATA};
+
+		c->md_sent = true;
+		start_batch(c, &op, 1, &c->t_probe);
 		return;
 	}
-	req = rpc_unpack(c->recv_buf, m->request);
+	req = rpc_unpack(c->recv_buf, m->request, why, sizeof(why));
 	grpc_byte_buffer_destroy(c->recv_buf);
 	c->recv_buf = NULL;
 	if (!req) {
-		rpc_fail(c, RPC_INVALID_ARGUMENT, "a streamed message is not a valid %s",
-			 m->request->name);
+		rpc_fail(c, RPC_INVALID_ARGUMENT, "a streamed message: %s", why);
 		return;
 	}
 	if (m->message(c, req, c->s->cfg.ctx) == 0 && !c->finished)
@@ -451,6 +477,16 @@ int rpc_server_poll(struct rpc_server *s, int timeout_ms)
 				c->finished = true;
 			break;
 		case TAG_FINISH:
+			break;
+		case TAG_PROBE:
+			if (ev.success && !c->cancelled && !c->finished) {
+				c->m->end(c, c->s->cfg.ctx);
+				if (!c->answered)
+					rpc_fail(c, RPC_INTERNAL, "the handler of %s gave no answer",
+						 c->m->path);
+			} else {
+				c->finished = true;
+			}
 			break;
 		case TAG_CLOSE:
 			if (c->cancelled && c->parked)

@@ -164,6 +164,23 @@ static void test_addresses_belong_to_one_endpoint(void **state)
 	assert_int_equal(fabric_endpoint_upsert(env->fab, &b, &loc, &one), 0);
 }
 
+struct seen_events {
+	int activated, changed;
+	struct fab_event last_change;
+};
+
+static void record_event(const struct fab_event *ev, void *ctx)
+{
+	struct seen_events *s = ctx;
+
+	if (ev->kind == FAB_EVENT_ACTIVATED)
+		s->activated++;
+	if (ev->kind == FAB_EVENT_STATE_CHANGED) {
+		s->changed++;
+		s->last_change = *ev;
+	}
+}
+
 static int count_flows(const struct fab_flow *flow, void *ctx)
 {
 	(void)flow;
@@ -193,7 +210,15 @@ static void test_migration_steps_and_activation_by_fast_path(void **state)
 	/* The fast path saw the VM's announcement on port 2. */
 	env->be.events[env->be.n_events++] =
 		(struct fab_dp_event){.kind = FAB_EVENT_ACTIVATED, .port = 2};
-	assert_int_equal(fabric_poll(env->fab, NULL, NULL), 1);
+	struct seen_events seen = {0};
+
+	/* The fast path's activation, then the state change it made. */
+	assert_int_equal(fabric_poll(env->fab, record_event, &seen), 2);
+	assert_int_equal(seen.activated, 1);
+	assert_int_equal(seen.changed, 1);
+	assert_int_equal(seen.last_change.prev.state, FAB_EP_INCOMING);
+	assert_int_equal(seen.last_change.loc.state, FAB_EP_LOCAL);
+	assert_int_equal(seen.last_change.step, FAB_STEP_ACTIVATE);
 	assert_int_equal(dummy_endpoint(&env->be, &vm)->state, FAB_EP_LOCAL);
 	assert_int_equal(env->be.ports[2].bound, FAB_EP_LOCAL);
 	assert_int_equal(fabric_endpoint_get(env->fab, &vm, &flow), 0);
@@ -214,6 +239,12 @@ static void test_migration_steps_and_activation_by_fast_path(void **state)
 					      &(struct fab_endpoint){.generation = 5}),
 			 0);
 	assert_int_equal(dummy_endpoint(&env->be, &gone)->state, FAB_EP_REMOTE);
+	/* The API's own changes are events too: LOCAL -> FORWARDING -> REMOTE. */
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(fabric_poll(env->fab, record_event, &seen), 2);
+	assert_int_equal(seen.changed, 2);
+	assert_int_equal(seen.last_change.prev.state, FAB_EP_FORWARDING);
+	assert_int_equal(seen.last_change.loc.state, FAB_EP_REMOTE);
 	struct fab_ep_key unknown = key(100, 9);
 
 	assert_int_equal(fabric_endpoint_step(env->fab, &unknown, FAB_STEP_ACTIVATE,

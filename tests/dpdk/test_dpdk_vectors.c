@@ -285,7 +285,7 @@ static void run_case(void **state)
 
 		expect_silence(&r, &c, -1);
 		assert_int_equal(st.counters[FAB_CTR_ACTIVATED], 1);
-		assert_int_equal(fabric_poll(r.fab, NULL, NULL), 1);
+		assert_int_equal(fabric_poll(r.fab, NULL, NULL), 2); /* activated, then INCOMING -> LOCAL */
 		assert_non_null(e);
 		memcpy(k.mac, e->mac, 6);
 		assert_int_equal(fabric_endpoint_get(r.fab, &k, &flow), 0);

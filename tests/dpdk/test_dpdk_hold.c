@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The hold queue of an incoming VM, through the real DPDK backend on ring PMD ports:
+ * frames for an INCOMING endpoint are held, released in arrival order when the VM
+ * announces itself (the fast path activates it without the control plane), dropped and
+ * counted when the queue overflows (with one event), after the hold timeout, and when
+ * the migration is called off.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "dpdk_backend.h"
+#include "fab_rewrite.h"
+#include "fabric.h"
+
+#define HOST 0xc0000201u
+#define PEER 0xc0000202u
+#define VNI 100
+#define HOLD 8
+
+static const uint8_t host_mac[6] = {2, 0, 0, 0, 1, 1};
+static const uint8_t peer_mac[6] = {2, 0, 0, 0, 1, 2};
+static const uint8_t vm_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0a};
+static const uint8_t client_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0c};
+
+static struct rte_mempool *pool;
+static unsigned int rig_no;
+
+struct rig {
+	struct rte_ring *rx[2], *tx[2]; /* [0] uplink, [1] the VM's port */
+	struct dpdk_backend *b;
+	struct fabric *fab;
+	bool live;
+};
+
+static struct rig r;
+
+static void port(int i, char *devname)
+{
+	char name[32];
+	int id;
+
+	snprintf(name, sizeof(name), "h%u_rx%d", rig_no, i);
+	r.rx[i] = rte_ring_create(name, 256, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "h%u_tx%d", rig_no, i);
+	r.tx[i] = rte_ring_create(name, 256, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "h%u_p%d", rig_no, i);
+	id = rte_eth_from_rings(name, &r.rx[i], 1, &r.tx[i], 1, rte_socket_id());
+	assert_true(id >= 0);
+	assert_int_equal(rte_eth_dev_get_name_by_port((uint16_t)id, devname), 0);
+}
+
+/* A host with the VM INCOMING on its port "vm" (generation 2), the client remote. */
+static void rig_up(unsigned int hold_timeout_ms)
+{
+	struct dpdk_config cfg;
+	struct fabric_config fcfg = {.local_vtep = HOST, .max_endpoints = 16};
+	struct fab_ep_key vm = {.vni = VNI}, client = {.vni = VNI};
+	struct fab_endpoint incoming = {.state = FAB_EP_INCOMING, .port = 1, .generation = 2};
+	struct fab_endpoint remote = {.state = FAB_EP_REMOTE, .vtep = PEER, .generation = 1};
+	char err[256];
+
+	rig_no++;
+	dpdk_config_defaults(&cfg);
+	cfg.local_vtep = HOST;
+	memcpy(cfg.local_mac, host_mac, 6);
+	cfg.max_endpoints = 16;
+	cfg.hold_frames = HOLD;
+	cfg.hold_timeout_ms = hold_timeout_ms;
+	cfg.mbufs = 2048;
+	cfg.idle_sleep_max_us = 50;
+	port(0, cfg.uplink_devargs);
+	port(1, cfg.vm_ports[0].devargs);
+	snprintf(cfg.vm_ports[0].name, sizeof(cfg.vm_ports[0].name), "vm");
+	cfg.vm_ports[0].vni = VNI;
+	cfg.n_vm_ports = 1;
+	if (dpdk_backend_create(&r.b, &cfg, err, sizeof(err)))
+		fail_msg("backend: %s", err);
+	r.live = true;
+	assert_int_equal(fabric_create(&r.fab, &fcfg, &dpdk_backend_ops, r.b), 0);
+	assert_int_equal(fabric_port_add(r.fab, 1, "vm", VNI), 0);
+	assert_int_equal(fabric_host_set(r.fab, PEER, peer_mac), 0);
+	memcpy(vm.mac, vm_mac, 6);
+	memcpy(client.mac, client_mac, 6);
+	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &incoming, NULL), 0);
+	assert_int_equal(fabric_endpoint_upsert(r.fab, &client, &remote, NULL), 0);
+	if (dpdk_backend_start(r.b, err, sizeof(err)))
+		fail_msg("start: %s", err);
+}
+
+static int rig_down(void **state)
+{
+	struct rte_mbuf *m;
+
+	(void)state;
+	if (!r.live)
+		return 0;
+	dpdk_backend_stop(r.b);
+	fabric_destroy(r.fab);
+	dpdk_backend_destroy(r.b);
+	for (int i = 0; i < 2; i++) {
+		while (rte_ring_dequeue(r.tx[i], (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		while (rte_ring_dequeue(r.rx[i], (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(r.rx[i]);
+		rte_ring_free(r.tx[i]);
+	}
+	memset(&r, 0, sizeof(r));
+	return 0;
+}
+
+/* VXLAN from the peer: the client's UDP datagram number `seq` for the VM. */
+static void send_from_peer(uint32_t seq)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	uint8_t p[FAB_VXLAN_ENCAP_LEN + 60];
+	uint8_t *in = p + FAB_VXLAN_ENCAP_LEN;
+	struct fab_encap e = {.src_ip = PEER, .dst_ip = HOST, .vni = VNI};
+
+	memset(in, 0, 60);
+	memcpy(in, vm_mac, 6);
+	memcpy(in + 6, client_mac, 6);
+	fab_store_be16(in + 12, 0x88b5); /* a local experimental ethertype: just a payload */
+	fab_store_be32(in + 14, seq);
+	memcpy(e.src_mac, peer_mac, 6);
+	memcpy(e.dst_mac, host_mac, 6);
+	fab_vxlan_write(p, &e, 60, 50000);
+	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
+	assert_int_equal(rte_ring_enqueue(r.rx[0], m), 0);
+}
+
+/* The VM's gratuitous ARP on its port. */
+static void send_garp(void)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	uint8_t p[60];
+
+	memset(p, 0, 60);
+	memset(p, 0xff, 6);
+	memcpy(p + 6, vm_mac, 6);
+	fab_store_be16(p + 12, FAB_ETHERTYPE_ARP);
+	fab_store_be16(p + 14, 1);
+	fab_store_be16(p + 16, FAB_ETHERTYPE_IPV4);
+	p[18] = 6;
+	p[19] = 4;
+	fab_store_be16(p + 20, FAB_ARP_OP_REQUEST);
+	memcpy(p + 22, vm_mac, 6);
+	fab_store_be32(p + 28, 0x0a000001);
+	fab_store_be32(p + 38, 0x0a000001);
+	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
+	assert_int_equal(rte_ring_enqueue(r.rx[1], m), 0);
+}
+
+static void settle(uint64_t rx_total)
+{
+	struct fab_host_stats st;
+
+	for (int i = 0; i < 2000; i++) {
+		fabric_stats(r.fab, &st);
+		if (st.counters[FAB_CTR_RX] >= rx_total)
+			break;
+		usleep(500);
+	}
+	dpdk_backend_sync(r.b);
+}
+
+static uint64_t ctr(unsigned int c)
+{
+	struct fab_host_stats st;
+
+	fabric_stats(r.fab, &st);
+	return st.counters[c];
+}
+
+static uint64_t dropped(unsigned int reason)
+{
+	struct fab_host_stats st;
+
+	fabric_stats(r.fab, &st);
+	return st.drops[reason];
+}
+
+/* Takes every frame the VM's port sent and checks they are `first`, `first`+1, ... */
+static unsigned int take_in_order(uint32_t first)
+{
+	struct rte_mbuf *m;
+	unsigned int n = 0;
+
+	while (rte_ring_dequeue(r.tx[1], (void **)&m) == 0) {
+		uint32_t seq = fab_load_be32(rte_pktmbuf_mtod(m, uint8_t *) + 14);
+
+		assert_int_equal(seq, first + n);
+		rte_pktmbuf_free(m);
+		n++;
+	}
+	return n;
+}
+
+static void test_released_in_order_on_the_vms_announcement(void **state)
+{
+	(void)state;
+	rig_up(60000);
+	for (uint32_t i = 0; i < 5; i++)
+		send_from_peer(i);
+	settle(5);
+	assert_int_equal(ctr(FAB_CTR_HELD), 5);
+	assert_int_equal(rte_ring_count(r.tx[1]), 0); /* nothing reaches the VM before */
+	send_garp();
+	settle(6);
+	/* The fast path flipped the port by itself; the control plane hears of it after. */
+	for (int i = 0; i < 200 && ctr(FAB_CTR_RELEASED) < 5; i++) {
+		usleep(500);
+		dpdk_backend_sync(r.b);
+	}
+	assert_int_equal(take_in_order(0), 5);
+	assert_int_equal(ctr(FAB_CTR_ACTIVATED), 1);
+	/* Frames after the activation go straight to the VM, after the held ones. */
+	send_from_peer(5);
+	settle(7);
+	assert_int_equal(take_in_order(5), 1);
+	assert_int_equal(fabric_poll(r.fab, NULL, NULL), 2); /* activated, then INCOMING -> LOCAL */
+	{
+		struct fab_ep_key vm = {.vni = VNI};
+		struct fab_flow flow;
+
+		memcpy(vm.mac, vm_mac, 6);
+		assert_int_equal(fabric_endpoint_get(r.fab, &vm, &flow), 0);
+		assert_int_equal(flow.loc.state, FAB_EP_LOCAL);
+		assert_int_equal(flow.loc.generation, 2);
+	}
+}
+
+static void test_overflow_is_dropped_counted_and_reported(void **state)
+{
+	struct fab_event_probe {
+		int overflows;
+	} probe = {0};
+
+	(void)state;
+	rig_up(60000);
+	for (uint32_t i = 0; i < HOLD + 3; i++)
+		send_from_peer(i);
+	settle(HOLD + 3);
+	assert_int_equal(ctr(FAB_CTR_HELD), HOLD);
+	assert_int_equal(dropped(FAB_DROP_HOLD_OVERFLOW), 3);
+	/* One event for the episode, not one per frame. */
+	assert_int_equal(fabric_poll(r.fab, NULL, NULL), 1);
+	(void)probe;
+	/* The oldest frames are kept: the first HOLD come out on activation. */
+	send_garp();
+	settle(HOLD + 4);
+	for (int i = 0; i < 200 && ctr(FAB_CTR_RELEASED) < HOLD; i++) {
+		usleep(500);
+		dpdk_backend_sync(r.b);
+	}
+	assert_int_equal(take_in_order(0), HOLD);
+}
+
+static void test_held_frames_time_out(void **state)
+{
+	(void)state;
+	rig_up(50);
+	for (uint32_t i = 0; i < 4; i++)
+		send_from_peer(i);
+	settle(4);
+	assert_int_equal(ctr(FAB_CTR_HELD), 4);
+	for (int i = 0; i < 100 && dropped(FAB_DROP_HOLD_TIMEOUT) < 4; i++)
+		usleep(5000);
+	assert_int_equal(dropped(FAB_DROP_HOLD_TIMEOUT), 4);
+	send_garp();
+	settle(5);
+	usleep(20000);
+	dpdk_backend_sync(r.b);
+	assert_int_equal(take_in_order(0), 0);
+}
+
+static void test_cancelled_migration_drops_what_was_held(void **state)
+{
+	struct fab_ep_key vm = {.vni = VNI};
+	struct fab_endpoint back = {.state = FAB_EP_REMOTE, .vtep = PEER, .generation = 3};
+
+	(void)state;
+	rig_up(60000);
+	for (uint32_t i = 0; i < 3; i++)
+		send_from_peer(i);
+	settle(3);
+	assert_int_equal(ctr(FAB_CTR_HELD), 3);
+	/* The migration failed before the switchover: the VM stays on the source. */
+	memcpy(vm.mac, vm_mac, 6);
+	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &back, NULL), 0);
+	for (int i = 0; i < 100 && dropped(FAB_DROP_HOLD_CANCELLED) < 3; i++)
+		usleep(2000);
+	assert_int_equal(dropped(FAB_DROP_HOLD_CANCELLED), 3);
+	assert_int_equal(take_in_order(0), 0);
+}
+
+int main(void)
+{
+	char prefix[256];
+	char *eal[] = {"test_dpdk_hold", "--no-huge", "--no-pci", "-m", "256", "-l", "0-1",
+		       "--file-prefix", prefix, "--no-shconf", "--no-telemetry", "--log-level",
+		       "*:warning", NULL};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_released_in_order_on_the_vms_announcement, rig_down),
+		cmocka_unit_test_teardown(test_overflow_is_dropped_counted_and_reported, rig_down),
+		cmocka_unit_test_teardown(test_held_frames_time_out, rig_down),
+		cmocka_unit_test_teardown(test_cancelled_migration_drops_what_was_held, rig_down),
+	};
+	int ret;
+
+	snprintf(prefix, sizeof(prefix), "vmf_hold_%d", getpid());
+	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
+		fprintf(stderr, "test_dpdk_hold: EAL init failed\n");
+		return 1;
+	}
+	pool = rte_pktmbuf_pool_create("hold_in", 1024, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				       (int)rte_socket_id());
+	ret = cmocka_run_group_tests_name("dpdk_hold_queue", tests, NULL, NULL);
+	snprintf(prefix, sizeof(prefix), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	dpdk_remove_runtime_dir(prefix);
+	return ret;
+}
