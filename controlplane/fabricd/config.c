@@ -152,6 +152,7 @@ STRING_OPTION(opt_tls_ca, cfg->tls_ca, "--tls-ca")
 STRING_OPTION(opt_tls_cert, cfg->tls_cert, "--tls-cert")
 STRING_OPTION(opt_tls_key, cfg->tls_key, "--tls-key")
 STRING_OPTION(opt_host_name, cfg->host_name, "--host-name")
+STRING_OPTION(opt_metrics, cfg->metrics_listen, "--metrics-listen")
 
 static int opt_listen(struct fabricd_config *cfg, const char *v, char *err, size_t err_len)
 {
@@ -215,6 +216,9 @@ static const struct option_def options[] = {
 	{"allow-peer", "NAME", "a certificate identity (CN or SAN) allowed to change state over "
 			       "TCP (repeatable); reading is open to any verified peer",
 	 opt_allow_peer},
+	{"metrics-listen", "ADDR:PORT", "serve the counters in the Prometheus text format at "
+					"http://ADDR:PORT/metrics (default: off)",
+	 opt_metrics},
 	{"host-name", "NAME", "this host's name in the API (default: the system's host name)",
 	 opt_host_name},
 };

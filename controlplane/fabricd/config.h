@@ -40,6 +40,7 @@ struct fabricd_config {
 	char allow_peers[16][128]; /* certificate identities allowed to change state over TCP */
 	unsigned int n_allow_peers;
 	char host_name[64];
+	char metrics_listen[64]; /* ADDRESS:PORT for Prometheus scrapes, or empty */
 };
 
 /* Sets the defaults. */

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "dpdk_backend.h"
 #include "fabric.h"
+#include "metrics.h"
 #include "rpc.h"
 
 struct control {
@@ -126,6 +127,7 @@ int main(int argc, char **argv)
 	time_t next_stats = 0;
 	struct agent *agent = NULL;
 	struct rpc_server *server = NULL;
+	struct metrics *metrics = NULL;
 	struct control ctl;
 
 	for (int i = 1; i < argc; i++) {
@@ -213,9 +215,14 @@ int main(int argc, char **argv)
 		scfg.ctx = agent;
 		if (ret == 0)
 			ret = rpc_server_start(&server, &scfg, err, sizeof(err));
+		if (ret == 0 && cfg.metrics_listen[0])
+			ret = metrics_start(&metrics, cfg.metrics_listen, fab, err, sizeof(err));
+		if (ret == 0)
+			metrics_register_telemetry(fab);
 	}
 	if (ret) {
 		fprintf(stderr, "fabricd: %s\n", err);
+		rpc_server_stop(server);
 		dpdk_backend_stop(b);
 		agent_destroy(agent);
 		fabric_destroy(fab);
@@ -241,12 +248,14 @@ int main(int argc, char **argv)
 		rpc_server_poll(server, 1);
 		if (fabric_poll(fab, log_event, &ctl) > 0)
 			rpc_server_wake(server);
+		metrics_poll(metrics);
 		if (cfg.stats_interval_s && time(NULL) >= next_stats) {
 			if (next_stats)
 				print_stats(fab);
 			next_stats = time(NULL) + cfg.stats_interval_s;
 		}
 	}
+	metrics_stop(metrics);
 	rpc_server_stop(server);
 	agent_destroy(agent);
 	fprintf(stderr, "fabricd: stopping\n");

@@ -67,8 +67,10 @@ static int probe_port(const char *devargs, uint16_t *ethdev, char *err, size_t e
 		return 0; /* probed already, e.g. by --vdev */
 	ret = rte_dev_probe(devargs);
 	if (ret < 0 || rte_eth_dev_get_port_by_name(name, ethdev) != 0)
-		return fail(err, err_len, "cannot probe port '%s': %s (is the driver or interface there?)",
-			    devargs, strerror(-ret)),
+		return fail(err, err_len,
+			    "cannot probe port '%s': no such device, or its driver refused it (is the "
+			    "interface there? EAL's log above says more)",
+			    devargs),
 		       -ENODEV;
 	return 0;
 }
