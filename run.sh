@@ -59,25 +59,33 @@ test_sanitized() {
 	ninja -C build/asan -j "$jobs" || return 1
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build/asan -v --suite unit --num-processes "$jobs" --print-errorlogs
+		meson test -C build/asan -v --suite unit --suite leaks --num-processes "$jobs" --print-errorlogs
+}
+
+# One libFuzzer run: harness $1 for $2 seconds over corpus folder $3.
+fuzz_one() {
+	local name=$1 seconds=$2 corpus=$3
+	echo "$name: ${seconds} s"
+	"build/fuzz/tests/fuzz/$name" -max_total_time="$seconds" -max_len=4096 \
+		-print_final_stats=1 -artifact_prefix="build/fuzz/$name-" "$corpus" 2>&1 |
+		grep -E 'INFO: Seed|Done|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|==[0-9]+==' || true
+	# libFuzzer's exit status is lost in the pipe: a finding leaves an artifact.
+	if ls "build/fuzz/$name-"crash-* "build/fuzz/$name-"leak-* "build/fuzz/$name-"timeout-* \
+		>/dev/null 2>&1; then
+		echo "$name: finding saved in build/fuzz/ (replay: build/fuzz/tests/fuzz/$name FILE)"
+		return 1
+	fi
 }
 
 test_fuzz() {
-	local corpus=build/fuzz/corpus
 	CC=clang configure build/fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false ||
 		return 1
-	ninja -C build/fuzz -j "$jobs" tests/fuzz/fuzz_decide || return 1
-	rm -rf "$corpus" build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-*
-	/usr/bin/python3 tests/fuzz/make_corpus.py tests/vectors/cases "$corpus" || return 1
-	echo "fuzz_decide: ${fuzz_seconds} s, seeded with the packet vectors"
-	build/fuzz/tests/fuzz/fuzz_decide -max_total_time="$fuzz_seconds" -max_len=2048 \
-		-print_final_stats=1 -artifact_prefix=build/fuzz/ "$corpus" 2>&1 |
-		grep -E 'INFO: Seed|Done|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|==[0-9]+==' || true
-	# libFuzzer's exit status is lost in the pipe: a finding leaves a crash-* artifact.
-	if ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* >/dev/null 2>&1; then
-		echo "fuzz_decide: finding saved in build/fuzz/ (replay: build/fuzz/tests/fuzz/fuzz_decide FILE)"
-		return 1
-	fi
+	ninja -C build/fuzz -j "$jobs" tests/fuzz/fuzz_decide tests/fuzz/fuzz_agent_request || return 1
+	rm -rf build/fuzz/corpus-* build/fuzz/*-crash-* build/fuzz/*-leak-* build/fuzz/*-timeout-*
+	/usr/bin/python3 tests/fuzz/make_corpus.py tests/vectors/cases build/fuzz/corpus-decide || return 1
+	/usr/bin/python3 tests/fuzz/make_request_corpus.py proto build/fuzz/corpus-request || return 1
+	fuzz_one fuzz_decide "$fuzz_seconds" build/fuzz/corpus-decide || return 1
+	fuzz_one fuzz_agent_request "$fuzz_seconds" build/fuzz/corpus-request || return 1
 }
 
 cmd_test() {
@@ -85,7 +93,7 @@ cmd_test() {
 	build_plain
 	stage "unit and system tests (gcc)" test_plain
 	stage "unit tests under ASan+UBSan" test_sanitized
-	stage "fuzzing parse + decide" test_fuzz
+	stage "fuzzing parse + decide, and request decoding + validation" test_fuzz
 	say "summary"
 	for f in "${failures[@]+"${failures[@]}"}"; do echo "FAILED: $f"; done
 	echo "stages: ${passed} passed, ${failed} failed"

@@ -264,12 +264,21 @@ static bool addrs_valid(const struct fab_ep_addrs *a)
 	return true;
 }
 
-/* Fails with -EADDRINUSE if an address of `a` belongs to an endpoint other than `slot`. */
+/* Fails with -EADDRINUSE if an address of `a` belongs to an endpoint other than `slot`,
+ * and with -ENOSPC if the address table could not hold them once the endpoint's current
+ * addresses are gone: checked before anything changes, so nothing is half-applied. */
 static int addrs_check(struct fabric *fab, uint32_t vni, const struct fab_ep_addrs *a,
 		       uint32_t slot)
 {
 	struct addr_key k;
 	uint32_t owner;
+	uint32_t held = slot != NO_SLOT && fab->eps[slot].used
+				? fab->eps[slot].addrs.n_ip4 + fab->eps[slot].addrs.n_ip6
+				: 0;
+
+	if (fab_map_count(fab->addr_index) - held + a->n_ip4 + a->n_ip6 >
+	    fab_map_capacity(fab->addr_index))
+		return -ENOSPC;
 
 	for (int i = 0; i < a->n_ip4; i++) {
 		addr_key_make(&k, vni, 4, &a->ip4[i]);
@@ -294,7 +303,10 @@ static int addr_publish(struct fabric *fab, uint32_t vni, int family, const void
 	ret = fab->ops->address_publish(fab->be, vni, family, k.addr, mac);
 	if (ret)
 		return ret;
-	return mac ? fab_map_put(fab->addr_index, &k, slot) : fab_map_del(fab->addr_index, &k);
+	if (mac)
+		return fab_map_put(fab->addr_index, &k, slot);
+	fab_map_del(fab->addr_index, &k); /* gone already is fine: removal is idempotent */
+	return 0;
 }
 
 /* Replaces the published addresses of `r` by `next` (NULL: none). */

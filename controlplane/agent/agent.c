@@ -142,7 +142,8 @@ static void fail_errno(struct rpc_call *call, struct agent *a, int err,
 		return;
 	case ENOSPC:
 		rpc_fail(call, RPC_RESOURCE_EXHAUSTED,
-			 "the endpoint table is full (raise fabricd's --max-endpoints)");
+			 "the endpoint table, or the address table (two addresses per endpoint on "
+			 "average), is full (raise fabricd's --max-endpoints)");
 		return;
 	case EINVAL:
 		rpc_fail(call, RPC_INVALID_ARGUMENT,

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fabricctl stats, watch, health, migrate and migrations. */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,14 +98,6 @@ int cmd_health(struct ctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
 int cmd_watch(struct ctl *ctl, int argc, char **argv)
 {
 	Fabric__V1__WatchEventsRequest req = FABRIC__V1__WATCH_EVENTS_REQUEST__INIT;
@@ -117,11 +108,11 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 
 	if (ret)
 		return ret;
-	signal(SIGINT, on_sigint);
+	/* Runs until the agent ends the stream or the operator interrupts (Ctrl-C ends the
+	 * process: nothing is left to tidy). */
 	if (rpc_client_stream_open(ctl->client, "/fabric.v1.Agent/WatchEvents", &req.base, 0, &st, &res))
 		return ctl_fail("watch", &res);
-	while (!interrupted && (r = rpc_client_stream_next(st, &fabric__v1__event__descriptor, &msg,
-							  &res)) == 1) {
+	while ((r = rpc_client_stream_next(st, &fabric__v1__event__descriptor, &msg, &res)) == 1) {
 		const Fabric__V1__Event *ev = (const void *)msg;
 
 		if (ev->detail_case == FABRIC__V1__EVENT__DETAIL_ACTIVATION) {
@@ -155,7 +146,7 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 		protobuf_c_message_free_unpacked(msg, NULL);
 	}
 	rpc_client_stream_close(st);
-	if (!interrupted && r < 0)
+	if (r < 0)
 		return ctl_fail("watch", &res);
 	return EXIT_OK;
 }

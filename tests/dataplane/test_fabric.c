@@ -295,6 +295,32 @@ static void test_table_capacity(void **state)
 	assert_int_equal(st.endpoints, 4);
 }
 
+static void test_address_table_full_changes_nothing(void **state)
+{
+	struct env *env = *state;
+	struct fab_endpoint loc = remote(HOST_B, 1);
+	struct fab_ep_addrs four = {.n_ip4 = 4, .ip4 = {0x0a000001, 0x0a000002, 0x0a000003,
+							0x0a000004}};
+	struct fab_ep_addrs more = {.n_ip4 = 4, .ip4 = {0x0a000011, 0x0a000012, 0x0a000013,
+							0x0a000014}};
+	struct fab_ep_addrs one = {.n_ip4 = 1, .ip4 = {0x0a000021}};
+	struct fab_ep_key a = key(100, 1), b = key(100, 2), c = key(100, 3);
+	const uint8_t ip21[4] = {10, 0, 0, 0x21};
+	bool is_new;
+
+	/* Four endpoints of room: eight addresses. */
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &a, &loc, &four), 0);
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &b, &loc, &more), 0);
+	assert_int_equal(fabric_endpoint_check(env->fab, &c, &loc, &one, &is_new), -ENOSPC);
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &c, &loc, &one), -ENOSPC);
+	assert_null(dummy_endpoint(&env->be, &c));
+	assert_null(dummy_address(&env->be, 100, 4, ip21));
+	/* Replacing an endpoint's own addresses needs no more room than it had. */
+	loc.generation = 2;
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &b, &loc, &one), 0);
+	assert_non_null(dummy_address(&env->be, 100, 4, ip21));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +335,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backend_failure_changes_nothing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_table_capacity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_address_table_full_changes_nothing, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("fabric_control", tests, NULL, NULL);

@@ -85,6 +85,10 @@ check "fabricctl: no agent is exit code 3" test $? -eq 3
 for c in flows endpoints stats migrate migrations watch health; do
 	check "fabricctl $c --help" sh -c "'$FABRICCTL' $c --help | grep -q 'usage: fabricctl $c'"
 done
+man_page=$here/../../doc/fabricctl.1
+for c in $("$FABRICCTL" --help | awk '/^commands:/{on=1; next} on && NF {print $1} on && !NF {exit}'); do
+	check "the man page documents 'fabricctl $c'" grep -q "^\.B $c" "$man_page"
+done
 check "fabricctl flows --json is JSON with the endpoint" sh -c \
 	"'$FABRICCTL' --socket unix:$TMP/hX.sock flows --json | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[0][\"mac\"]==\"52:54:00:00:00:01\" and r[0][\"port\"]==\"vm1\"'"
 finish
