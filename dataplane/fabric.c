@@ -318,6 +318,11 @@ static int addrs_replace(struct fabric *fab, uint32_t slot, const struct fab_ep_
 
 	if (!next)
 		next = &none;
+	/* A move keeps the addresses: nothing to republish. */
+	if (r->addrs.n_ip4 == next->n_ip4 && r->addrs.n_ip6 == next->n_ip6 &&
+	    memcmp(r->addrs.ip4, next->ip4, sizeof(next->ip4[0]) * next->n_ip4) == 0 &&
+	    memcmp(r->addrs.ip6, next->ip6, sizeof(next->ip6[0]) * next->n_ip6) == 0)
+		return 0;
 	for (int i = 0; i < r->addrs.n_ip4 && ret == 0; i++)
 		ret = addr_publish(fab, r->key.vni, 4, &r->addrs.ip4[i], NULL, slot);
 	for (int i = 0; i < r->addrs.n_ip6 && ret == 0; i++)
