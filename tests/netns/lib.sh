@@ -23,6 +23,7 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null
 	done
 	for ns in "${NAMESPACES[@]+"${NAMESPACES[@]}"}"; do ip netns del "$ns" 2>/dev/null; done
+	grep -o " $TMP/[^ ]*" /proc/mounts | while read -r m; do umount "$m"; done
 	rm -rf "/var/run/dpdk/${NS_PREFIX}"* "$TMP"
 }
 trap cleanup EXIT
