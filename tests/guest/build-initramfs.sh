@@ -25,7 +25,7 @@ die() {
 	exit 1
 }
 
-kernel=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+kernel=$(find /boot -maxdepth 1 -name 'vmlinuz-*-cloud-amd64' 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$kernel" ] || die "no /boot/vmlinuz-*-cloud-amd64 (install linux-image-cloud-amd64)"
 kver=${kernel#/boot/vmlinuz-}
 moddir=/lib/modules/$kver

@@ -17,10 +17,14 @@
  *               stop               stop the dirtying thread, free its memory; "ok"
  *               check              stop the dirtying thread, check that every page holds
  *                                  what the thread last wrote there, free the memory:
- *                                  "ok N pages" or "error: M of N pages stale" (writes
- *                                  lost, e.g. by a migration that missed dirty pages)
+ *                                  "ok N pages" or "error: M of N pages stale now, K stale
+ *                                  pages met while dirtying". The thread also checks each
+ *                                  page before it rewrites it, so a write lost (e.g. by a
+ *                                  migration that missed a dirty page) is seen even when
+ *                                  the page has been rewritten since.
  *               stats              "udp_rx=N udp_tx=N tcp_conns=N tcp_bytes=N
- *                                  dirty_mib=N dirty_rate=N dirtied_mib=N passes=N"
+ *                                  dirty_mib=N dirty_rate=N dirtied_mib=N passes=N
+ *                                  stale_pages=N"
  *               ping               "pong"
  *
  * It prints "guestd: ready" on stdout (the serial console) once every socket is bound,
@@ -55,7 +59,7 @@
 #define LINE_MAX_LEN 65536
 
 static atomic_ullong udp_rx, udp_tx, tcp_conns, tcp_bytes;
-static atomic_ullong dirtied_mib, dirty_passes;
+static atomic_ullong dirtied_mib, dirty_passes, stale_seen;
 
 static void logmsg(const char *fmt, ...)
 {
@@ -222,6 +226,10 @@ static struct dirty_job *dirty_cur;
 static pthread_t dirty_thread;
 static unsigned dirty_mib_cur, dirty_rate_cur;
 
+/* Each pass writes its number (stamp) into every page: touch mode as the first word of
+ * the page, fill mode into every byte (its low 8 bits). Before overwriting a page the
+ * thread checks that it still holds the previous pass's stamp: a page that does not has
+ * lost a write (stale_seen), e.g. to a migration that missed a dirty page. */
 static void *dirty_run(void *arg)
 {
 	struct dirty_job *j = arg;
@@ -234,12 +242,24 @@ static void *dirty_run(void *arg)
 		j->pass_done = 0;
 		for (size_t off = 0; off < j->bytes && !atomic_load(&j->stop); off += MIB) {
 			size_t end = off + MIB < j->bytes ? off + MIB : j->bytes;
+			unsigned long long stale = 0;
 			if (j->fill) {
+				unsigned char prev = (unsigned char)((stamp - 1) & 0xff);
+				for (size_t p = off; p < end; p += PAGE)
+					if (((volatile unsigned char *)j->mem)[p] != prev ||
+					    ((volatile unsigned char *)j->mem)[p + PAGE - 1] != prev)
+						stale++;
 				memset(j->mem + off, (int)(stamp & 0xff), end - off);
 			} else {
-				for (size_t p = off; p < end; p += PAGE)
-					*(volatile uint64_t *)(j->mem + p) = stamp ^ p;
+				for (size_t p = off; p < end; p += PAGE) {
+					volatile uint64_t *w = (volatile uint64_t *)(j->mem + p);
+					if (*w != stamp - 1)
+						stale++;
+					*w = stamp;
+				}
 			}
+			if (stale)
+				atomic_fetch_add(&stale_seen, stale);
 			j->pass_done = end;
 			done_mib++;
 			atomic_fetch_add(&dirtied_mib, 1);
@@ -255,10 +275,8 @@ static void *dirty_run(void *arg)
 static uint64_t page_stamp(const struct dirty_job *j, size_t p, int *torn)
 {
 	const unsigned char *m = j->mem + p;
-	if (!j->fill) {
-		uint64_t w = *(const volatile uint64_t *)m;
-		return w ? w ^ p : 0;
-	}
+	if (!j->fill)
+		return *(const volatile uint64_t *)m;
 	for (size_t i = 1; i < PAGE; i++)
 		if (m[i] != m[0])
 			*torn = 1;
@@ -293,11 +311,13 @@ static void dirty_stop_locked(int verify, char *answer, size_t alen)
 	pthread_join(dirty_thread, NULL);
 	if (verify) {
 		size_t pages, bad = dirty_verify(dirty_cur, &pages);
-		if (bad)
-			snprintf(answer, alen, "error: %zu of %zu pages stale", bad, pages);
+		unsigned long long seen = atomic_exchange(&stale_seen, 0);
+		if (bad || seen)
+			snprintf(answer, alen, "error: %zu of %zu pages stale now, %llu stale pages met while dirtying",
+				 bad, pages, seen);
 		else
 			snprintf(answer, alen, "ok %zu pages", pages);
-		logmsg("check: %zu of %zu pages stale", bad, pages);
+		logmsg("check: %zu of %zu pages stale now, %llu met while dirtying", bad, pages, seen);
 	}
 	munmap(dirty_cur->mem, dirty_cur->bytes);
 	free(dirty_cur);
@@ -371,10 +391,10 @@ static void control(const char *cmd, char *answer, size_t alen)
 		pthread_mutex_lock(&dirty_lock);
 		n = snprintf(answer, alen,
 			     "udp_rx=%llu udp_tx=%llu tcp_conns=%llu tcp_bytes=%llu dirty_mib=%u dirty_rate=%u "
-			     "dirtied_mib=%llu passes=%llu",
+			     "dirtied_mib=%llu passes=%llu stale_pages=%llu",
 			     atomic_load(&udp_rx), atomic_load(&udp_tx), atomic_load(&tcp_conns),
 			     atomic_load(&tcp_bytes), dirty_mib_cur, dirty_rate_cur, atomic_load(&dirtied_mib),
-			     atomic_load(&dirty_passes));
+			     atomic_load(&dirty_passes), atomic_load(&stale_seen));
 		(void)n;
 		pthread_mutex_unlock(&dirty_lock);
 	} else if (strcmp(cmd, "ping") == 0) {

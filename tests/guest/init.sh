@@ -24,7 +24,7 @@ for m in $(cat /lib/modules/order); do
 	insmod "/lib/modules/$m.ko" || say "insmod $m failed"
 done
 
-ip= gw= mtu= ddloop=
+ip='' gw='' mtu='' ddloop=''
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	vmf.ip=*) ip=${arg#vmf.ip=} ;;

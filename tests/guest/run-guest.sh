@@ -21,7 +21,12 @@
 #       --gw ADDR        guest default route (vmf.gw=)
 #       --mtu N          guest eth0 MTU (vmf.mtu=)
 #       --append TEXT    more kernel command line (e.g. "vmf.ddloop=32")
-#   -m, --mem SIZE       guest memory, QEMU's -m syntax (default 256, MiB)
+#   -m, --mem SIZE       guest memory, QEMU's -m syntax (default 256, MiB). Under tcg a
+#                        plain number of MiB gets 64 KiB less (256 -> 262080k): QEMU 7.2
+#                        loses dirty pages under TCG when the RAM size is a multiple of
+#                        256 KiB, and migrated guests crash (README.md, "Crash after
+#                        migration"). Source and target get the same size.
+#       --exact-mem      use SIZE as given under tcg too (reproduces that crash)
 #       --smp N          vCPUs (default 1)
 #   -a, --accel A        auto | kvm | tcg (default auto, or $VMF_ACCEL). auto boots the
 #                        image once under kvm without a NIC and uses kvm if the guest says
@@ -54,9 +59,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 QEMU=${QEMU:-qemu-system-x86_64}
 READY='vmf-guest: ready'
 
-mode=start dir= name=guest netns= tap= net=tap mac=52:54:00:12:34:56 ip= gw= mtu= append=
-mem=256 smp=1 accel=${VMF_ACCEL:-auto} cpu=${VMF_CPU:-} machine=${VMF_MACHINE:-pc} tcg_thread=
-incoming=0 wait_s=90 image=${VMF_GUEST_IMAGE:-/tmp/vmf-guest-image}
+mode=start dir='' name=guest netns='' tap='' net=tap mac=52:54:00:12:34:56 ip='' gw='' mtu='' append=''
+mem=256 smp=1 accel=${VMF_ACCEL:-auto} cpu=${VMF_CPU:-} machine=${VMF_MACHINE:-pc} tcg_thread=''
+exact_mem=0 incoming=0 wait_s=90 image=${VMF_GUEST_IMAGE:-/tmp/vmf-guest-image}
 extra=()
 
 usage() {
@@ -85,6 +90,7 @@ while [ $# -gt 0 ]; do
 	--mtu) mtu=${2:?} && shift ;;
 	--append) append=${2?} && shift ;;
 	-m | --mem) mem=${2:?} && shift ;;
+	--exact-mem) exact_mem=1 ;;
 	--smp) smp=${2:?} && shift ;;
 	-a | --accel) accel=${2:?} && shift ;;
 	--cpu) cpu=${2:?} && shift ;;
@@ -154,7 +160,10 @@ command -v "$QEMU" >/dev/null || die "$QEMU is not installed (qemu-system-x86)"
 # Boots the image under kvm without a NIC; true if the guest says it is ready within
 # VMF_KVM_PROBE_S seconds.
 kvm_boots() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || { probe_why="/dev/kvm is missing or not usable"; return 1; }
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		probe_why="/dev/kvm is missing or not usable"
+		return 1
+	fi
 	local t pid ok=1 limit=${VMF_KVM_PROBE_S:-6}
 	t=$(mktemp -d /tmp/vmf-kvm-probe.XXXXXX)
 	"$QEMU" -nodefaults -accel kvm -cpu host -m 256 -smp 1 -display none -monitor none \
@@ -177,18 +186,25 @@ kvm_boots() {
 	return $ok
 }
 
+probe_cached() {
+	[ -f "$image/accel-probe" ] && [ "$(sed -n 2p "$image/accel-probe")" = "$(cat "$image/.stamp")" ]
+}
+
+# Prints kvm or tcg; the answer and its reason are kept in IMG/accel-probe.
 probe_accel() {
 	local cache=$image/accel-probe
-	if [ -f "$cache" ] && [ "$(sed -n 2p "$cache")" = "$(cat "$image/.stamp")" ]; then
-		accel_why="cached in $cache: $(sed -n 3p "$cache")"
+	if probe_cached; then
 		sed -n 1p "$cache"
 		return
 	fi
 	local a probe_why=
 	if kvm_boots; then a=kvm probe_why="the guest booted under kvm"; else a=tcg; fi
 	printf '%s\n%s\n%s\n' "$a" "$(cat "$image/.stamp")" "$probe_why" >"$cache"
-	accel_why=$probe_why
 	echo "$a"
+}
+
+probe_reason() {
+	echo "$(sed -n 3p "$image/accel-probe")$1"
 }
 
 loud() {
@@ -196,8 +212,10 @@ loud() {
 }
 
 if [ "$mode" = probe ]; then
+	was_cached=
+	probe_cached && was_cached="; cached in $image/accel-probe"
 	a=$(probe_accel)
-	loud "$a" "$(sed -n 3p "$image/accel-probe")"
+	loud "$a" "$(probe_reason "$was_cached")"
 	exit 0
 fi
 
@@ -212,8 +230,10 @@ rm -f "$base.pid" "$base.qmp" "$base.serial" "$base.qemu.log" "$base.accel"
 
 case "$accel" in
 auto)
+	was_cached=
+	probe_cached && was_cached="; cached in $image/accel-probe"
 	accel=$(probe_accel)
-	loud "$accel" "$(sed -n 3p "$image/accel-probe")"
+	loud "$accel" "$(probe_reason "$was_cached")"
 	;;
 kvm | tcg) loud "$accel" "asked for" ;;
 *) die "--accel is auto, kvm or tcg" ;;
@@ -222,6 +242,14 @@ if [ -z "$cpu" ]; then
 	if [ "$accel" = kvm ]; then cpu=host; else cpu=qemu64; fi
 fi
 accel_opt=$accel
+qemu_mem=$mem
+if [ "$accel" = tcg ] && [ $exact_mem -eq 0 ] && [[ "$mem" =~ ^[0-9]+$ ]]; then
+	# QEMU 7.2's fast path for syncing the migration dirty bitmap (taken when a RAM
+	# block's size is a multiple of 64 pages) forgets to reset TCG's TLBs (fixed upstream
+	# in 9.0, commit 03bfc2188f): pages written through a cached TLB entry are not sent
+	# again. A size that is not a multiple of 256 KiB takes the slow path, which is right.
+	qemu_mem=$((mem * 1024 - 64))k
+fi
 if [ -n "$tcg_thread" ]; then
 	[ "$accel" = tcg ] || die "--tcg-thread is for tcg"
 	accel_opt="tcg,thread=$tcg_thread"
@@ -253,7 +281,7 @@ cmdline="console=ttyS0 quiet"
 [ -n "$append" ] && cmdline+=" $append"
 
 qemu=("$QEMU" -name "$name" -nodefaults -machine "$machine" -accel "$accel_opt" -cpu "$cpu"
-	-m "$mem" -smp "$smp" -display none -monitor none -serial "file:$base.serial"
+	-m "$qemu_mem" -smp "$smp" -display none -monitor none -serial "file:$base.serial"
 	-kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$cmdline"
 	"${netargs[@]}" -qmp "unix:$base.qmp,server=on,wait=off" -pidfile "$base.pid")
 [ $incoming -eq 1 ] && qemu+=(-incoming defer)
@@ -274,6 +302,10 @@ fail() {
 	echo "--- $base.serial" >&2
 	tail -n 40 "$base.serial" >&2 2>/dev/null || true
 	rm -f "$base.pid"
+	if [ -f "$base.tap-created" ]; then
+		"${in_ns[@]+"${in_ns[@]}"}" ip link del "$tap" 2>/dev/null || true
+		rm -f "$base.tap-created"
+	fi
 	exit 1
 }
 
@@ -287,7 +319,7 @@ done
 [ -s "$base.pid" ] || echo $pid >"$base.pid"
 
 if [ $incoming -eq 1 ] || [ "$wait_s" = 0 ]; then
-	say "$name pid $pid accel $accel machine $machine cpu $cpu mem $mem$([ $incoming -eq 1 ] && echo ' incoming (defer)'), qmp $base.qmp, serial $base.serial"
+	say "$name pid $pid accel $accel machine $machine cpu $cpu mem $qemu_mem$([ $incoming -eq 1 ] && echo ' incoming (defer)'), qmp $base.qmp, serial $base.serial"
 	exit 0
 fi
 
@@ -300,5 +332,5 @@ while :; do
 done
 ms=$(($(now_ms) - start))
 echo "$ms" >"$base.boot-ms"
-say "$name pid $pid accel $accel machine $machine cpu $cpu mem $mem, qmp $base.qmp, serial $base.serial; ready in $ms ms"
+say "$name pid $pid accel $accel machine $machine cpu $cpu mem $qemu_mem, qmp $base.qmp, serial $base.serial; ready in $ms ms"
 say "$name: $(grep -m1 "$READY" "$base.serial")"
