@@ -137,3 +137,9 @@ wait_for_capture() {
 	done
 	echo "# capture $1 did not start"
 }
+
+# The packets counter of endpoint MAC $2 in `fabricctl flows --json` of host $1.
+flow_packets() {
+	ctl "$1" flows --json --mac "$2" |
+		/usr/bin/python3 -c "import json,sys; r=json.load(sys.stdin); print(r[0]['packets'] if r else 0)"
+}

@@ -58,6 +58,7 @@ bg_in_ns hB tshark -q -i uB -f "udp port 4789" -w "$TMP/underlay.pcap" -a durati
 tshark_pid=$BG_PID
 wait_for_capture "$TMP/underlay.pcap"
 check "ping from a VM on A to a VM on B" in_ns vmC ping -c 5 -i 0.2 -W 2 10.0.0.2 >/dev/null
+packets_y_before=$(flow_packets hB $VM_Y)
 bg_in_ns vmY "$UDP" recv 6000 "$TMP/y.seq" 2
 recv_pid=$BG_PID
 sleep 0.3
@@ -65,6 +66,9 @@ in_ns vmC "$UDP" send 10.0.0.2 6000 2000 2000 >/dev/null
 wait $recv_pid
 kill -INT $tshark_pid 2>/dev/null
 check "UDP stream A -> B: 2000 datagrams, none lost or duplicated" "$UDP" check "$TMP/y.seq" 2000
+packets_y_after=$(flow_packets hB $VM_Y)
+check "fabricctl flows on B: Y's packets grew by the stream ($packets_y_before -> $packets_y_after)" \
+	test "$packets_y_after" -ge $((packets_y_before + 2000))
 wait $tshark_pid
 tshark -r "$TMP/underlay.pcap" -T fields -e vxlan.vni -e ip.src -e ip.dst -E separator=' ' \
 	-Y vxlan >"$TMP/vxlan.txt" 2>/dev/null
