@@ -13,6 +13,8 @@
  *             -> VM port (net_null sink): outer checks, inner parse, look up, strip
  *   forward   uplink (pcap of VXLAN for endpoints in FORWARDING state)
  *             -> uplink (net_pcap's transmit side, which drops): strip, re-push, marked
+ *   arp       VM port (pcap of the VM's ARP requests for remote endpoints' addresses)
+ *             -> VM port (net_pcap's transmit side): the ARP proxy's answers
  *   mem       no traffic: the resident memory of a fabric holding the endpoints
  *
  * The table holds `--endpoints` endpoints (one IPv4 address each), spread over
@@ -25,10 +27,13 @@
  *
  * Output, one line each, for bench/run to gather:
  *   LOAD <endpoints> <seconds> <upserts/s>
- *   RSS <stage> <MiB>                         (VmRSS of /proc/self/status)
- *   WINDOW <quiet|busy> <sink Mpps> <rx Mpps> <updates/s>
+ *   RSS <stage> <MiB>                         (mem: VmRSS of /proc/self/status)
+ *   HEAP <stage> <MiB>, MEMZONE <name> <MiB>  (mem: DPDK's heap, its zones of >= 1 MiB)
+ *   WINDOW <quiet|busy> <sink Mpps> <rx Mpps> <updates/s> <worker's on-CPU share>
  *   RESULT <name> <value> <unit>              (medians of the windows)
+ *   COUNTER <name> <n>, DROP <reason> <n>     (the backend's counters at the end)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -43,6 +48,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_memzone.h>
 
 #include "dpdk_backend.h"
 #include "fabric.h"
@@ -52,15 +58,14 @@
 #define LOCAL_VTEP 0xc6120001u /* 198.18.0.1 */
 #define PEER_VTEP 0xc6120002u  /* 198.18.0.2: sends the overlay input */
 #define HOST_VTEP_BASE 0xc6130000u /* 198.19.0.0 + h: the remote hosts */
-#define FLOWS 65536u
-#define FIRST_REMOTE_TARGET 1u              /* encap: endpoints 1..65536 */
-#define FIRST_FORWARDING (1u + FLOWS)       /* forward: endpoints 65537..131072 */
-#define MAX_WINDOWS 32
+#define FLOWS 65536u /* the encap flows' targets are endpoints 1..FLOWS */
+#define FIRST_FORWARDING (1u + FLOWS) /* the forward flows': FLOWS+1..2*FLOWS */
+#define MAX_WINDOWS 64
 
 static const uint8_t local_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
 static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 
-enum mode { MODE_ENCAP, MODE_DECAP, MODE_FORWARD, MODE_MEM };
+enum mode { MODE_ENCAP, MODE_DECAP, MODE_FORWARD, MODE_ARP, MODE_MEM };
 
 struct options {
 	enum mode mode;
@@ -163,6 +168,61 @@ static double heap_mib(void)
 	return total / (1024.0 * 1024.0);
 }
 
+/* The EAL worker thread's id (the worker lcore's thread), to read its scheduler
+ * statistics: the machine is shared, and a worker that waits for its CPU forwards nothing
+ * meanwhile. 0 if not found. */
+static long worker_tid(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	long tid = 0;
+
+	while (d && (e = readdir(d)) != NULL && !tid) {
+		char path[300], comm[64] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f) && strncmp(comm, "rte-worker", 10) == 0)
+			tid = strtol(e->d_name, NULL, 10);
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return tid;
+}
+
+/* Seconds thread `tid` has been on a CPU (schedstat), or -1. */
+static double run_s(long tid)
+{
+	char path[64];
+	unsigned long long ns;
+	FILE *f;
+	int ok;
+
+	if (!tid)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/schedstat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%llu", &ns) == 1;
+	fclose(f);
+	return ok ? (double)ns * 1e-9 : -1;
+}
+
+/* Prints the DPDK memory zones of more than 1 MiB (rings, mempools): with the heap total,
+ * where the tables' memory goes. */
+static void print_zone(const struct rte_memzone *mz, void *arg)
+{
+	(void)arg;
+	if (mz->len >= (1u << 20))
+		printf("MEMZONE %s %.1f\n", mz->name, (double)mz->len / (1024.0 * 1024.0));
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -181,7 +241,7 @@ static double median(double *v, unsigned int n)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bench_dataplane EAL-ARGS -- --mode encap|decap|forward|mem [--pcap FILE]\n"
+		"usage: bench_dataplane EAL-ARGS -- --mode encap|decap|forward|arp|mem [--pcap FILE]\n"
 		"         [--endpoints N] [--hosts N] [--windows N] [--window-s S] [--warmup-s S]\n"
 		"         [--updates PER_S] [--mbufs N]\n"
 		"EAL needs 2 lcores (-l 0-1): the control thread and one worker.\n");
@@ -215,6 +275,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 				o->mode = MODE_DECAP;
 			else if (strcmp(optarg, "forward") == 0)
 				o->mode = MODE_FORWARD;
+			else if (strcmp(optarg, "arp") == 0)
+				o->mode = MODE_ARP;
 			else if (strcmp(optarg, "mem") == 0)
 				o->mode = MODE_MEM;
 			else
@@ -357,23 +419,23 @@ static void read_ports(uint16_t rx_port, uint16_t tx_port, struct port_counts *c
 	c->tx = s.opackets;
 }
 
-static void print_drops(struct fabric *fab)
+static void print_counters(struct fabric *fab, FILE *out, const char *prefix)
 {
 	struct fab_host_stats st;
 
 	fabric_stats(fab, &st);
 	for (unsigned int i = 0; i < FAB_CTR__COUNT; i++)
 		if (st.counters[i])
-			fprintf(stderr, "  counter %-24s %" PRIu64 "\n", fab_counter_name(i),
+			fprintf(out, "%sCOUNTER %s %" PRIu64 "\n", prefix, fab_counter_name(i),
 				st.counters[i]);
 	for (unsigned int i = 1; i < FAB_DROP__COUNT; i++)
 		if (st.drops[i])
-			fprintf(stderr, "  drop    %-24s %" PRIu64 "\n", fab_drop_name(i), st.drops[i]);
+			fprintf(out, "%sDROP %s %" PRIu64 "\n", prefix, fab_drop_name(i), st.drops[i]);
 }
 
 static const char *mode_name(enum mode m)
 {
-	static const char *names[] = {"encap", "decap", "forward", "mem"};
+	static const char *names[] = {"encap", "decap", "forward", "arp", "mem"};
 
 	return names[m];
 }
@@ -383,25 +445,30 @@ static int measure(struct dpdk_backend *b, struct fabric *fab, const struct opti
 	uint16_t rx_port, tx_port;
 	struct port_counts c0, c1, first, last;
 	struct updater u = {.o = o, .fab = fab};
-	double quiet[MAX_WINDOWS], busy[MAX_WINDOWS], rates[MAX_WINDOWS];
+	double quiet[MAX_WINDOWS + 1], busy[MAX_WINDOWS], rates[MAX_WINDOWS], drops[MAX_WINDOWS];
+	double quiet_cpu[MAX_WINDOWS + 1], busy_cpu[MAX_WINDOWS], drops_cpu[MAX_WINDOWS];
 	unsigned int nq = 0, nb = 0;
 	double t, t_end;
+	long tid = worker_tid();
 
-	/* encap receives on the VM port and sends on the uplink; the others the reverse,
-	 * except forward, which receives and sends on the uplink. */
-	rx_port = (uint16_t)dpdk_backend_ethdev(b, o->mode == MODE_ENCAP ? 1 : 0);
-	tx_port = (uint16_t)dpdk_backend_ethdev(b, o->mode == MODE_DECAP ? 1 : 0);
+	/* encap receives on the VM port and sends on the uplink, decap the reverse; forward
+	 * receives and sends on the uplink, arp on the VM port. */
+	rx_port = (uint16_t)dpdk_backend_ethdev(b, o->mode == MODE_ENCAP || o->mode == MODE_ARP);
+	tx_port = (uint16_t)dpdk_backend_ethdev(b, o->mode == MODE_DECAP || o->mode == MODE_ARP);
 
 	t = now_s();
 	while (now_s() - t < o->warmup_s)
 		usleep(10000);
 	read_ports(rx_port, tx_port, &first);
-	for (unsigned int w = 0; w < o->windows * (o->updates_per_s > 0 ? 2 : 1); w++) {
+	/* With updates: quiet, busy, quiet, ..., quiet, so that each busy window has a quiet
+	 * one on either side. */
+	for (unsigned int w = 0; w < (o->updates_per_s > 0 ? 2 * o->windows + 1 : o->windows); w++) {
 		bool is_busy = o->updates_per_s > 0 && w % 2 == 1;
 		uint64_t done = 0;
-		double sink, rx;
+		double sink, rx, r0, oncpu;
 
 		read_ports(rx_port, tx_port, &c0);
+		r0 = run_s(tid);
 		t = now_s();
 		t_end = t + o->window_s;
 		if (is_busy)
@@ -411,17 +478,22 @@ static int measure(struct dpdk_backend *b, struct fabric *fab, const struct opti
 				usleep(2000);
 		read_ports(rx_port, tx_port, &c1);
 		t = now_s() - t;
+		oncpu = r0 >= 0 ? (run_s(tid) - r0) / t : 0;
 		sink = (double)(c1.tx - c0.tx) / t / 1e6;
 		rx = (double)(c1.rx - c0.rx) / t / 1e6;
-		printf("WINDOW %s %.3f %.3f %.0f\n", is_busy ? "busy" : "quiet", sink, rx,
-		       (double)done / t);
+		printf("WINDOW %s %.3f %.3f %.0f %.3f\n", is_busy ? "busy" : "quiet", sink, rx,
+		       (double)done / t, oncpu);
 		fflush(stdout);
 		if (u.error)
 			return u.error;
+		/* Per second on the CPU: the other processes on these CPUs move to the worker's
+		 * CPU while the control thread keeps its own busy. */
 		if (is_busy) {
 			rates[nb] = (double)done / t;
+			busy_cpu[nb] = oncpu > 0.05 ? sink / oncpu : 0;
 			busy[nb++] = sink;
 		} else {
+			quiet_cpu[nq] = oncpu > 0.05 ? sink / oncpu : 0;
 			quiet[nq++] = sink;
 		}
 	}
@@ -436,25 +508,36 @@ static int measure(struct dpdk_backend *b, struct fabric *fab, const struct opti
 			"bench_dataplane: %s: FAILED: the sink sent %" PRIu64 " of %" PRIu64
 			" frames received (%.1f%%); the backend's counters:\n",
 			mode_name(o->mode), out, in, in ? 100.0 * (double)out / (double)in : 0);
-		print_drops(fab);
+		print_counters(fab, stderr, "  ");
 		return -EIO;
 	}
 	if ((double)out < 0.999 * (double)in) {
 		fprintf(stderr, "bench_dataplane: %s: %.2f%% of the frames were not sent:\n",
 			mode_name(o->mode), 100.0 - 100.0 * (double)out / (double)in);
-		print_drops(fab);
+		print_counters(fab, stderr, "  ");
 	}
+	/* Every drop is worth seeing, even a handful: some are bugs. */
+	print_counters(fab, stdout, "");
 
-	printf("RESULT %s_mpps %.3f Mpps\n", mode_name(o->mode), median(quiet, nq));
+	/* Each busy window against the mean of the quiet ones around it: the neighbours'
+	 * load drifts more slowly than that. */
+	for (unsigned int i = 0; i < nb; i++) {
+		double q = (quiet[i] + quiet[i + 1]) / 2, qc = (quiet_cpu[i] + quiet_cpu[i + 1]) / 2;
+
+		drops[i] = q > 0 ? 100.0 * (q - busy[i]) / q : 0;
+		drops_cpu[i] = qc > 0 && busy_cpu[i] > 0 ? 100.0 * (qc - busy_cpu[i]) / qc : 0;
+	}
 	if (nb) {
-		double q = median(quiet, nq), bz = median(busy, nb);
-
-		printf("RESULT %s_mpps_under_updates %.3f Mpps\n", mode_name(o->mode), bz);
+		printf("RESULT %s_mpps_under_updates %.3f Mpps\n", mode_name(o->mode),
+		       median(busy, nb));
 		printf("RESULT %s_updates_per_s %.0f updates/s\n", mode_name(o->mode),
 		       median(rates, nb));
 		printf("RESULT %s_mpps_drop_under_updates_pct %.2f %%\n", mode_name(o->mode),
-		       q > 0 ? 100.0 * (q - bz) / q : 0);
+		       median(drops, nb));
+		printf("RESULT %s_mpps_per_cpu_s_drop_under_updates_pct %.2f %%\n",
+		       mode_name(o->mode), median(drops_cpu, nb));
 	}
+	printf("RESULT %s_mpps %.3f Mpps\n", mode_name(o->mode), median(quiet, nq));
 	return 0;
 }
 
@@ -484,10 +567,11 @@ int main(int argc, char **argv)
 	heap_eal = heap_mib();
 
 	snprintf(src, sizeof(src), "net_pcap0,rx_pcap=%s,infinite_rx=1", o.pcap ? o.pcap : "");
-	snprintf(uplink, sizeof(uplink), "%s", o.mode == MODE_ENCAP || o.mode == MODE_MEM
-						       ? "net_null0,no-rx=1"
-						       : src);
-	snprintf(vm, sizeof(vm), "%s", o.mode == MODE_ENCAP ? src : "net_null1,no-rx=1");
+	snprintf(uplink, sizeof(uplink), "%s",
+		 o.mode == MODE_ENCAP || o.mode == MODE_ARP || o.mode == MODE_MEM ? "net_null0,no-rx=1"
+										  : src);
+	snprintf(vm, sizeof(vm), "%s",
+		 o.mode == MODE_ENCAP || o.mode == MODE_ARP ? src : "net_null1,no-rx=1");
 
 	dpdk_config_defaults(&cfg);
 	snprintf(cfg.uplink_devargs, sizeof(cfg.uplink_devargs), "%s", uplink);
@@ -529,6 +613,9 @@ int main(int argc, char **argv)
 
 		printf("RSS eal %.1f\nRSS empty_table %.1f\nRSS full_table %.1f\n", rss_eal,
 		       rss_empty, rss_full);
+		printf("HEAP empty_table %.1f\nHEAP full_table %.1f\n", heap_empty - heap_eal,
+		       heap_full - heap_eal);
+		rte_memzone_walk(print_zone, NULL);
 		printf("RESULT rss_mib_%s_endpoints %.1f MiB\n", o.endpoints == 1u << 20 ? "1m" : "n",
 		       rss_full);
 		printf("RESULT rss_mib_over_eal %.1f MiB\n", rss_full - rss_eal);
@@ -536,7 +623,6 @@ int main(int argc, char **argv)
 		printf("RESULT rss_mib_empty_table %.1f MiB\n", rss_empty);
 		printf("RESULT backend_footprint_mib %.1f MiB\n",
 		       (double)dpdk_backend_footprint(b) / (1024.0 * 1024.0));
-		(void)heap_empty;
 		goto out;
 	}
 	ret = dpdk_backend_start(b, err, sizeof(err));

@@ -8,6 +8,8 @@ on the wire (60 bytes without the FCS), bare or inside VXLAN.
                 carrying frames of remote endpoints 1..FLOWS to the local VM
   forward.pcap  the same VXLAN, carrying frames of remote endpoints 1..FLOWS to endpoints
                 in FORWARDING state (FLOWS+1 .. 2*FLOWS)
+  arp.pcap      ARP requests of the local VM for the addresses of endpoints 1..FLOWS (the
+                ARP proxy answers them)
 
 The numbering (MACs 02:ee:00 + endpoint number, IPv4 10.0.0.1 + endpoint number, this
 host's MAC 02:00:00:00:00:01) is the one bench_dataplane.c loads into its table; the
@@ -23,11 +25,12 @@ frames scapy builds for the same flow from scratch.
 usage: make_pcaps.py OUTDIR [FLOWS]
 """
 import os
+import signal
 import random
 import struct
 import sys
 
-from scapy.all import IP, UDP, VXLAN, Ether, raw
+from scapy.all import ARP, IP, UDP, VXLAN, Ether, raw
 
 VNI = 42
 LOCAL_VTEP, PEER_VTEP = "198.18.0.1", "198.18.0.2"
@@ -76,6 +79,12 @@ def scapy_vxlan(frame, k):
             / VXLAN(vni=VNI, flags=0x08) / frame)
 
 
+def scapy_arp(k):
+    f = Ether(src=ep_mac(0), dst="ff:ff:ff:ff:ff:ff") / ARP(
+        op=1, hwsrc=ep_mac(0), psrc=ep_ip(0), hwdst="00:00:00:00:00:00", pdst=ep_ip(1 + k))
+    return f / (b"\x00" * (FRAME - len(f)))
+
+
 def csum(data):
     if len(data) % 2:
         data += b"\x00"
@@ -114,6 +123,12 @@ class Patcher:
         return bytes(b)
 
 
+def arp_frame(template, k):
+    b = bytearray(template)
+    struct.pack_into("!I", b, 14 + 24, ep_ip_int(1 + k))  # the target protocol address
+    return bytes(b)
+
+
 def write_pcap(path, frames):
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
@@ -123,6 +138,8 @@ def write_pcap(path, frames):
 
 
 def main():
+    # Die of SIGINT rather than raise: the shell that runs us then stops too.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     out = sys.argv[1]
     flows = int(sys.argv[2]) if len(sys.argv) > 2 else 65536
     os.makedirs(out, exist_ok=True)
@@ -147,6 +164,12 @@ def main():
         if len(set(frames)) != flows:
             sys.exit("make_pcaps: %s: frames are not all distinct" % name)
         write_pcap(os.path.join(out, name + ".pcap"), frames)
+    template = raw(scapy_arp(0))
+    frames = [arp_frame(template, k) for k in range(flows)]
+    for k in sorted({0, flows - 1} | {rng.randrange(flows) for _ in range(30)}):
+        if frames[k] != raw(scapy_arp(k)):
+            sys.exit("make_pcaps: arp flow %d differs from scapy's frame" % k)
+    write_pcap(os.path.join(out, "arp.pcap"), frames)
 
 
 if __name__ == "__main__":
