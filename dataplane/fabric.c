@@ -75,7 +75,8 @@ int fabric_create(struct fabric **out, const struct fabric_config *cfg,
 	struct fabric *fab;
 	uint32_t cap = cfg->max_endpoints;
 
-	if (!cfg->local_vtep || cap == 0 || cap > (1u << 26) || !ops)
+	if (!cfg->local_vtep || cap == 0 || cap > (1u << 26) || !ops ||
+	    cfg->max_addresses > (1u << 27))
 		return -EINVAL;
 	fab = calloc(1, sizeof(*fab));
 	if (!fab)
@@ -89,7 +90,8 @@ int fabric_create(struct fabric **out, const struct fabric_config *cfg,
 	fab->hosts = calloc(MAX_HOSTS, sizeof(*fab->hosts));
 	if (!fab->eps || !fab->free_slots || !fab->vni_count || !fab->hosts ||
 	    fab_map_create(&fab->ep_index, sizeof(struct fab_ep_key), cap) ||
-	    fab_map_create(&fab->addr_index, sizeof(struct addr_key), cap * 2) ||
+	    fab_map_create(&fab->addr_index, sizeof(struct addr_key),
+			   cfg->max_addresses ? cfg->max_addresses : cap * 2) ||
 	    fab_map_create(&fab->vni_refs, sizeof(uint32_t), MAX_VNIS) ||
 	    fab_map_create(&fab->host_index, sizeof(uint32_t), MAX_HOSTS)) {
 		fabric_destroy(fab);

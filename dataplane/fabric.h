@@ -93,7 +93,8 @@ typedef void fab_event_cb(const struct fab_event *ev, void *ctx);
 struct fabric_config {
 	uint32_t local_vtep; /* host byte order, not 0 */
 	uint8_t local_mac[6];
-	uint32_t max_endpoints; /* > 0; the address table holds twice as many addresses */
+	uint32_t max_endpoints; /* > 0 */
+	uint32_t max_addresses; /* ARP/ND proxy addresses; 0: twice max_endpoints */
 };
 
 /*

@@ -582,6 +582,8 @@ int main(int argc, char **argv)
 	cfg.local_vtep = LOCAL_VTEP;
 	memcpy(cfg.local_mac, local_mac, 6);
 	cfg.max_endpoints = o.endpoints;
+	/* Tables sized for what the benchmark loads: one IPv4 address per endpoint. */
+	cfg.max_addresses = o.endpoints;
 	cfg.workers = 1;
 	cfg.idle_sleep_max_us = 0;
 	/* The pcap PMD keeps every frame of the file in an mbuf of the pool and copies from
@@ -590,6 +592,7 @@ int main(int argc, char **argv)
 	cfg.mbufs = o.mode == MODE_MEM ? 0 : o.mbufs;
 	memcpy(fcfg.local_mac, local_mac, 6);
 	fcfg.max_endpoints = o.endpoints;
+	fcfg.max_addresses = o.endpoints;
 
 	ret = dpdk_backend_create(&b, &cfg, err, sizeof(err));
 	if (ret) {

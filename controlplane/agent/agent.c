@@ -31,6 +31,7 @@ struct agent {
 	uint64_t started_ns;
 	char **vm_names; /* by endpoint slot: the VM an endpoint belongs to, or NULL */
 	uint32_t n_slots;
+	uint32_t n_names; /* how many are set */
 	struct logged_event log[EVENT_LOG];
 	uint64_t next_seq; /* sequence of the next event; the log holds the last EVENT_LOG */
 };
@@ -83,12 +84,19 @@ static const char *vm_name_of(const struct agent *a, uint32_t slot)
 /* Records the VM name of the endpoint `key` (an empty name clears it). */
 static void vm_name_set(struct agent *a, const struct fab_ep_key *key, const char *name)
 {
-	int slot = fabric_endpoint_slot(a->cfg.fab, key);
+	int slot;
+
+	/* Most endpoints have no VM name here: nothing to clear, nothing to look up. */
+	if ((!name || !*name) && a->n_names == 0)
+		return;
+	slot = fabric_endpoint_slot(a->cfg.fab, key);
 
 	if (slot < 0 || (uint32_t)slot >= a->n_slots)
 		return;
+	a->n_names -= a->vm_names[slot] != NULL;
 	free(a->vm_names[slot]);
 	a->vm_names[slot] = name && *name ? strdup(name) : NULL;
+	a->n_names += a->vm_names[slot] != NULL;
 }
 
 void agent_record_event(struct agent *a, const struct fab_event *ev)
@@ -142,8 +150,8 @@ static void fail_errno(struct rpc_call *call, struct agent *a, int err,
 		return;
 	case ENOSPC:
 		rpc_fail(call, RPC_RESOURCE_EXHAUSTED,
-			 "the endpoint table, or the address table (two addresses per endpoint on "
-			 "average), is full (raise fabricd's --max-endpoints)");
+			 "the endpoint table or the address table is full (raise fabricd's "
+			 "--max-endpoints or --max-addresses)");
 		return;
 	case EINVAL:
 		rpc_fail(call, RPC_INVALID_ARGUMENT,
@@ -255,9 +263,10 @@ static void h_delete(struct rpc_call *call, const ProtobufCMessage *msg, void *c
 	conv_endpoint_out(&before, vm_name_of(a, before.slot), &ep, &buf);
 	r.endpoint = &ep;
 	rpc_reply(call, &r.base);
-	if (before.slot < a->n_slots) {
+	if (before.slot < a->n_slots && a->vm_names[before.slot]) {
 		free(a->vm_names[before.slot]);
 		a->vm_names[before.slot] = NULL;
+		a->n_names--;
 	}
 }
 
@@ -268,6 +277,7 @@ struct batch_item {
 	struct fab_endpoint loc;
 	struct fab_ep_addrs addrs;
 	char vm_name[64];
+	bool is_new;
 };
 
 struct batch {
@@ -412,6 +422,8 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 		int ret = fabric_endpoint_check(a->cfg.fab, &b->items[i].key, &b->items[i].loc,
 						&b->items[i].addrs, &is_new);
 
+		b->items[i].is_new = fabric_endpoint_slot(a->cfg.fab, &b->items[i].key) < 0;
+
 		if (ret) {
 			char mac[18];
 
@@ -436,7 +448,7 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++) {
-		bool is_new = fabric_endpoint_slot(a->cfg.fab, &b->items[i].key) < 0;
+		bool is_new = b->items[i].is_new;
 		int ret = fabric_endpoint_upsert(a->cfg.fab, &b->items[i].key, &b->items[i].loc,
 						 &b->items[i].addrs);
 

@@ -48,6 +48,7 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 	}
 
 UINT_OPTION(opt_max_endpoints, cfg->dp.max_endpoints, 1, 1u << 26, "--max-endpoints")
+UINT_OPTION(opt_max_addresses, cfg->dp.max_addresses, 1, 1u << 27, "--max-addresses")
 UINT_OPTION(opt_workers, cfg->dp.workers, 1, DPDK_MAX_WORKERS, "--workers")
 UINT_OPTION(opt_hold_frames, cfg->dp.hold_frames, 1, 65536, "--hold-frames")
 UINT_OPTION(opt_hold_timeout, cfg->dp.hold_timeout_ms, 1, 600000, "--hold-timeout-ms")
@@ -191,6 +192,9 @@ static const struct option_def options[] = {
 			     "vtep=ADDR gen=N [ip=ADDR]...\" (repeatable)",
 	 opt_endpoint},
 	{"max-endpoints", "N", "endpoint table size (default 65536)", opt_max_endpoints},
+	{"max-addresses", "N", "addresses answered by the ARP/ND proxy, over all endpoints "
+			       "(default: twice --max-endpoints)",
+	 opt_max_addresses},
 	{"workers", "N", "worker lcores (default 1); EAL needs N more lcores than the main one",
 	 opt_workers},
 	{"hold-frames", "N", "frames held per incoming VM before drops (default 1024)",

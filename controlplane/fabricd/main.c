@@ -161,7 +161,8 @@ int main(int argc, char **argv)
 	ret = dpdk_backend_create(&b, &cfg.dp, err, sizeof(err));
 	if (ret == 0) {
 		fcfg = (struct fabric_config){.local_vtep = cfg.dp.local_vtep,
-					      .max_endpoints = cfg.dp.max_endpoints};
+					      .max_endpoints = cfg.dp.max_endpoints,
+					      .max_addresses = cfg.dp.max_addresses};
 		dpdk_backend_local_mac(b, fcfg.local_mac);
 		ret = fabric_create(&fab, &fcfg, &dpdk_backend_ops, b);
 		if (ret)

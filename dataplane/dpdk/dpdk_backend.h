@@ -33,6 +33,7 @@ struct dpdk_config {
 	uint32_t local_vtep;      /* host byte order */
 	uint8_t local_mac[6];     /* all zero: the uplink port's own MAC */
 	uint32_t max_endpoints;   /* table size */
+	uint32_t max_addresses;   /* ARP/ND proxy table size; 0: twice max_endpoints */
 	unsigned int workers;     /* worker lcores, at least 1 */
 	unsigned int hold_frames; /* per incoming VM; rounded up to a power of two */
 	unsigned int hold_timeout_ms;

@@ -34,9 +34,16 @@ static struct rte_hash *hash_create(const char *name, uint32_t entries, uint32_t
 
 static int attach_qsbr(struct dpdk_backend *b, struct rte_hash *h)
 {
+	/* Freed key slots wait in a defer queue until the workers have moved on. DPDK sizes
+	 * it for the whole table by default (a quarter of the memory of 1M endpoints);
+	 * 64K waiting deletions are plenty, since workers report a quiescent state every
+	 * loop and a full queue is reclaimed on the spot. */
 	struct rte_hash_rcu_config rc = {
 		.v = b->qsbr,
 		.mode = RTE_HASH_QSBR_MODE_DQ,
+		.dq_size = 65536,
+		.trigger_reclaim_limit = 1024,
+		.max_reclaim_size = 4096,
 	};
 
 	return rte_hash_rcu_qsbr_add(h, &rc);
@@ -56,7 +63,10 @@ int dp_tables_create(struct dpdk_backend *b, char *err, size_t err_len)
 		return -ENOMEM;
 	}
 	b->ep_hash = hash_create("fab_ep", ep_entries, sizeof(struct fab_ep_key));
-	b->addr_hash = hash_create("fab_addr", ep_entries * 2, sizeof(struct dp_addr_key));
+	uint32_t addresses = b->cfg.max_addresses ? b->cfg.max_addresses : b->cfg.max_endpoints * 2;
+
+	b->addr_hash = hash_create("fab_addr", addresses + addresses / 8 + 64,
+				   sizeof(struct dp_addr_key));
 	b->host_hash = hash_create("fab_host", 8192, sizeof(uint32_t));
 	b->vni_bits = rte_zmalloc("fab_vnis", (FAB_VNI_MAX + 1) / 8, RTE_CACHE_LINE_SIZE);
 	snprintf(name, sizeof(name), "fab_ev_%p", (void *)b);

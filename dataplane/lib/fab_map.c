@@ -7,28 +7,50 @@
 
 #define MAP_EMPTY UINT32_MAX
 
+/* One slot: the value, then the key, side by side so a probe touches one cache line. */
 struct fab_map {
 	size_t key_size;
+	size_t stride;     /* bytes per slot: value + key, rounded up to 8 */
 	uint32_t capacity; /* entries allowed */
 	uint32_t mask;     /* slots - 1 */
 	uint32_t count;
-	uint32_t *values;  /* MAP_EMPTY marks a free slot; values must not be UINT32_MAX */
-	uint8_t *keys;
+	uint8_t *slots;    /* a value of MAP_EMPTY marks a free slot */
 };
 
-/* FNV-1a over the key, then a final avalanche: keys are short and this is not the fast
- * path. */
+/* A word-at-a-time multiply-xorshift hash: keys are short and fixed-size. */
 static uint32_t map_hash(const struct fab_map *m, const void *key)
 {
 	const uint8_t *p = key;
-	uint32_t h = 2166136261u;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ m->key_size;
+	size_t i = 0;
 
-	for (size_t i = 0; i < m->key_size; i++)
-		h = (h ^ p[i]) * 16777619u;
-	h ^= h >> 15;
-	h *= 0x2c1b3c6du;
-	h ^= h >> 12;
-	return h;
+	for (; i + 8 <= m->key_size; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	if (i < m->key_size) {
+		uint64_t w = 0;
+
+		memcpy(&w, p + i, m->key_size - i);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	}
+	h ^= h >> 29;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 32;
+	return (uint32_t)h;
+}
+
+static uint32_t *slot_value(const struct fab_map *m, uint32_t i)
+{
+	return (uint32_t *)(m->slots + (size_t)i * m->stride);
+}
+
+static uint8_t *slot_key(const struct fab_map *m, uint32_t i)
+{
+	return m->slots + (size_t)i * m->stride + sizeof(uint32_t);
 }
 
 int fab_map_create(struct fab_map **out, size_t key_size, uint32_t capacity)
@@ -45,15 +67,16 @@ int fab_map_create(struct fab_map **out, size_t key_size, uint32_t capacity)
 	if (!m)
 		return -ENOMEM;
 	m->key_size = key_size;
+	m->stride = (sizeof(uint32_t) + key_size + 7) & ~(size_t)7;
 	m->capacity = capacity;
 	m->mask = (uint32_t)(slots - 1);
-	m->values = malloc(slots * sizeof(*m->values));
-	m->keys = malloc(slots * key_size);
-	if (!m->values || !m->keys) {
+	m->slots = malloc(slots * m->stride);
+	if (!m->slots) {
 		fab_map_destroy(m);
 		return -ENOMEM;
 	}
-	memset(m->values, 0xff, slots * sizeof(*m->values));
+	for (uint64_t i = 0; i < slots; i++)
+		*slot_value(m, (uint32_t)i) = MAP_EMPTY;
 	*out = m;
 	return 0;
 }
@@ -62,14 +85,8 @@ void fab_map_destroy(struct fab_map *m)
 {
 	if (!m)
 		return;
-	free(m->values);
-	free(m->keys);
+	free(m->slots);
 	free(m);
-}
-
-static uint8_t *slot_key(const struct fab_map *m, uint32_t i)
-{
-	return m->keys + (size_t)i * m->key_size;
 }
 
 /* The slot holding `key`, or the empty slot where it would go. */
@@ -77,7 +94,7 @@ static uint32_t map_find(const struct fab_map *m, const void *key)
 {
 	uint32_t i = map_hash(m, key) & m->mask;
 
-	while (m->values[i] != MAP_EMPTY && memcmp(slot_key(m, i), key, m->key_size) != 0)
+	while (*slot_value(m, i) != MAP_EMPTY && memcmp(slot_key(m, i), key, m->key_size) != 0)
 		i = (i + 1) & m->mask;
 	return i;
 }
@@ -86,9 +103,9 @@ int fab_map_get(const struct fab_map *m, const void *key, uint32_t *value)
 {
 	uint32_t i = map_find(m, key);
 
-	if (m->values[i] == MAP_EMPTY)
+	if (*slot_value(m, i) == MAP_EMPTY)
 		return -ENOENT;
-	*value = m->values[i];
+	*value = *slot_value(m, i);
 	return 0;
 }
 
@@ -98,13 +115,13 @@ int fab_map_put(struct fab_map *m, const void *key, uint32_t value)
 
 	if (value == MAP_EMPTY)
 		return -EINVAL;
-	if (m->values[i] == MAP_EMPTY) {
+	if (*slot_value(m, i) == MAP_EMPTY) {
 		if (m->count == m->capacity)
 			return -ENOSPC;
 		memcpy(slot_key(m, i), key, m->key_size);
 		m->count++;
 	}
-	m->values[i] = value;
+	*slot_value(m, i) = value;
 	return 0;
 }
 
@@ -113,7 +130,7 @@ int fab_map_del(struct fab_map *m, const void *key)
 	uint32_t i = map_find(m, key);
 	uint32_t j = i;
 
-	if (m->values[i] == MAP_EMPTY)
+	if (*slot_value(m, i) == MAP_EMPTY)
 		return -ENOENT;
 	/* Backward shift: pull later entries of the probe run into the hole when their home
 	 * slot does not lie cyclically in (hole, their slot]. */
@@ -121,16 +138,15 @@ int fab_map_del(struct fab_map *m, const void *key)
 		uint32_t home;
 
 		j = (j + 1) & m->mask;
-		if (m->values[j] == MAP_EMPTY)
+		if (*slot_value(m, j) == MAP_EMPTY)
 			break;
 		home = map_hash(m, slot_key(m, j)) & m->mask;
 		if (((j - home) & m->mask) < ((j - i) & m->mask))
 			continue;
-		memcpy(slot_key(m, i), slot_key(m, j), m->key_size);
-		m->values[i] = m->values[j];
+		memcpy(m->slots + (size_t)i * m->stride, m->slots + (size_t)j * m->stride, m->stride);
 		i = j;
 	}
-	m->values[i] = MAP_EMPTY;
+	*slot_value(m, i) = MAP_EMPTY;
 	m->count--;
 	return 0;
 }
@@ -147,5 +163,5 @@ uint32_t fab_map_capacity(const struct fab_map *m)
 
 size_t fab_map_footprint(const struct fab_map *m)
 {
-	return sizeof(*m) + ((size_t)m->mask + 1) * (sizeof(uint32_t) + m->key_size);
+	return sizeof(*m) + ((size_t)m->mask + 1) * m->stride;
 }
