@@ -346,11 +346,17 @@ static int h_batch_message(struct rpc_call *call, const ProtobufCMessage *msg, v
 static long batch_conflict(struct batch *b, const char **why)
 {
 	struct fab_map *keys = NULL, *ports = NULL, *addrs = NULL;
+	uint32_t n_addrs = 1, n_ports = 1;
 	long bad = -1;
 
+	/* Sized for what the batch holds, not for what it could hold. */
+	for (size_t i = 0; i < b->n; i++) {
+		n_addrs += b->items[i].addrs.n_ip4 + b->items[i].addrs.n_ip6;
+		n_ports += b->items[i].loc.state == FAB_EP_LOCAL || b->items[i].loc.state == FAB_EP_INCOMING;
+	}
 	if (fab_map_create(&keys, sizeof(struct fab_ep_key), (uint32_t)b->n) ||
-	    fab_map_create(&ports, sizeof(uint32_t), (uint32_t)b->n) ||
-	    fab_map_create(&addrs, 20, (uint32_t)b->n * (FAB_EP_MAX_IP4 + FAB_EP_MAX_IP6))) {
+	    fab_map_create(&ports, sizeof(uint32_t), n_ports) ||
+	    fab_map_create(&addrs, 20, n_addrs)) {
 		*why = "out of memory";
 		bad = 0;
 		goto out;
