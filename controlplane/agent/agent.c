@@ -322,19 +322,27 @@ static int h_batch_message(struct rpc_call *call, const ProtobufCMessage *msg, v
 			b->cap = cap;
 		}
 		it = &b->items[b->n];
-		snprintf(prefix, sizeof(prefix), "endpoints[%zu].", b->n);
-		if (conv_endpoint(a->cfg.fab, req->endpoints[i], prefix, &it->key, &it->loc, &it->addrs,
+		if (conv_endpoint(a->cfg.fab, req->endpoints[i], "", &it->key, &it->loc, &it->addrs,
 				  err, sizeof(err))) {
+			/* Again, to name the field with the endpoint's position in the batch. */
+			snprintf(prefix, sizeof(prefix), "endpoints[%zu].", b->n);
+			conv_endpoint(a->cfg.fab, req->endpoints[i], prefix, &it->key, &it->loc,
+				      &it->addrs, err, sizeof(err));
 			rpc_fail(call, RPC_INVALID_ARGUMENT, "%s; nothing was applied", err);
 			return -1;
 		}
-		if (req->endpoints[i]->vm_name && strlen(req->endpoints[i]->vm_name) >= sizeof(it->vm_name)) {
-			rpc_fail(call, RPC_INVALID_ARGUMENT, "%svm_name: at most %zu bytes; nothing was applied",
-				 prefix, sizeof(it->vm_name) - 1);
-			return -1;
+		{
+			const char *name = req->endpoints[i]->vm_name ? req->endpoints[i]->vm_name : "";
+			size_t n = strlen(name);
+
+			if (n >= sizeof(it->vm_name)) {
+				rpc_fail(call, RPC_INVALID_ARGUMENT,
+					 "endpoints[%zu].vm_name: at most %zu bytes; nothing was applied",
+					 b->n, sizeof(it->vm_name) - 1);
+				return -1;
+			}
+			memcpy(it->vm_name, name, n + 1);
 		}
-		snprintf(it->vm_name, sizeof(it->vm_name), "%s",
-			 req->endpoints[i]->vm_name ? req->endpoints[i]->vm_name : "");
 		b->n++;
 	}
 	return 0;
@@ -428,7 +436,7 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 		int ret = fabric_endpoint_check(a->cfg.fab, &b->items[i].key, &b->items[i].loc,
 						&b->items[i].addrs, &is_new);
 
-		b->items[i].is_new = fabric_endpoint_slot(a->cfg.fab, &b->items[i].key) < 0;
+		b->items[i].is_new = is_new;
 
 		if (ret) {
 			char mac[18];

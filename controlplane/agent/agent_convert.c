@@ -87,17 +87,30 @@ int conv_generation(uint64_t gen, const char *field, char *err, size_t len)
 	return 0;
 }
 
+/* prefix + name into field, without printf: this runs for every endpoint of a batch. */
+static const char *field_join(char *field, size_t size, const char *prefix, const char *name)
+{
+	size_t p = strlen(prefix), n = strlen(name);
+
+	if (p + n >= size)
+		p = n = 0;
+	memcpy(field, prefix, p);
+	memcpy(field + p, name, n);
+	field[p + n] = 0;
+	return field;
+}
+
 int conv_key(uint32_t vni, const char *mac, const char *prefix, struct fab_ep_key *key,
 	     char *err, size_t len)
 {
 	char field[64];
 
 	memset(key, 0, sizeof(*key));
-	snprintf(field, sizeof(field), "%svni", prefix);
+	field_join(field, sizeof(field), prefix, "vni");
 	if (conv_vni(vni, field, err, len))
 		return -EINVAL;
 	key->vni = vni;
-	snprintf(field, sizeof(field), "%smac", prefix);
+	field_join(field, sizeof(field), prefix, "mac");
 	return conv_mac(mac, field, key->mac, err, len);
 }
 
@@ -171,7 +184,7 @@ int conv_endpoint(struct fabric *fab, const Fabric__V1__Endpoint *ep, const char
 	if (conv_key(ep->vni, ep->mac, prefix, key, err, len))
 		return -EINVAL;
 	memset(loc, 0, sizeof(*loc));
-	snprintf(field, sizeof(field), "%sgeneration", prefix);
+	field_join(field, sizeof(field), prefix, "generation");
 	if (conv_generation(ep->generation, field, err, len))
 		return -EINVAL;
 	loc->generation = ep->generation;
@@ -180,7 +193,7 @@ int conv_endpoint(struct fabric *fab, const Fabric__V1__Endpoint *ep, const char
 	switch (ep->state) {
 	case FABRIC__V1__ENDPOINT_STATE__ENDPOINT_STATE_LOCAL:
 	case FABRIC__V1__ENDPOINT_STATE__ENDPOINT_STATE_INCOMING:
-		snprintf(field, sizeof(field), "%sport_name", prefix);
+		field_join(field, sizeof(field), prefix, "port_name");
 		if (conv_port(fab, ep->port_name, field, &loc->port, err, len))
 			return -EINVAL;
 		if (ep->vtep && *ep->vtep)
@@ -192,7 +205,7 @@ int conv_endpoint(struct fabric *fab, const Fabric__V1__Endpoint *ep, const char
 		break;
 	case FABRIC__V1__ENDPOINT_STATE__ENDPOINT_STATE_REMOTE:
 	case FABRIC__V1__ENDPOINT_STATE__ENDPOINT_STATE_FORWARDING:
-		snprintf(field, sizeof(field), "%svtep", prefix);
+		field_join(field, sizeof(field), prefix, "vtep");
 		if (conv_vtep(ep->vtep, field, &loc->vtep, err, len))
 			return -EINVAL;
 		if (ep->port_name && *ep->port_name)
