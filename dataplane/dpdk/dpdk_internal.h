@@ -23,7 +23,7 @@
 #define DP_BURST 32
 #define DP_UPLINK 0
 #define DP_MAX_PORTS (DPDK_MAX_VM_PORTS + 1)
-#define DP_VTEP_CACHE 256
+#define DP_VTEP_CACHE 4096 /* per worker, 64 KiB: hosts of a large fabric stay cached */
 
 /*
  * The fast path's view of an endpoint, packed into the 64-bit data word of its hash
