@@ -103,19 +103,22 @@ cmd_test() {
 cmd_demo() {
 	setup
 	build_plain
-	say "demo"
+	say "demo: a VM's network moves between two hosts under a UDP stream"
 	cat <<'TXT'
-The migration demo is not built yet (it lands with the migration driver). When it
-exists, this command will: start three hosts (network namespaces on an underlay
-bridge), each running fabricd; boot a small Linux guest on host A; stream UDP with
-sequence numbers and hold a TCP connection to it from a client behind host C; migrate
-the guest from A to B with vmfabric's cutover; and print the migration's timeline,
-QEMU's downtime, the longest gap the client saw and the packets lost (none), next to
-the same migration without vmfabric.
+Two hosts (network namespaces on an underlay link), each running fabricd on af_packet
+ports, and VMs (namespaces behind veths). A client on host A streams 6000 UDP datagrams
+to VM X while X moves from A to B with vmfabric's cutover: B holds X's frames
+(INCOMING), A tunnels every frame for X to B (FORWARDING), X announces itself on B
+(gratuitous ARP) and B releases what it held, in order, then A stops forwarding.
+The demo prints both hosts' flow tables and the stream's figures: nothing lost,
+nothing duplicated.
 
-What runs today: the forwarding core against its packet vectors.
+The QEMU live migration on top of this (memory and CPU state moved by the migration
+driver, the fabric's cutover timed to QEMU's switchover) lands with the migration
+driver; this is the fabric half, with real fast paths.
 TXT
-	build/plain/tests/test_core_vectors tests/vectors/cases | tail -3
+	tests/netns/test_two_hosts_migration.sh build/plain/controlplane/fabricd/fabricd \
+		build/plain/controlplane/fabricctl/fabricctl
 }
 
 case "${1:-}" in
