@@ -242,26 +242,32 @@ static void strings_fill(const struct fab_flow *f, struct conv_strings *b)
 	}
 }
 
+/* The fields a Flow and an Endpoint message share, under the same names. */
+#define CONV_ENDPOINT_FIELDS(out, f, b, vm_name)                                               \
+	do {                                                                                   \
+		(out)->vni = (f)->key.vni;                                                     \
+		(out)->mac = (b)->mac;                                                         \
+		(out)->n_ipv4_addresses = (f)->addrs.n_ip4;                                    \
+		(out)->ipv4_addresses = (b)->ip4p;                                             \
+		(out)->n_ipv6_addresses = (f)->addrs.n_ip6;                                    \
+		(out)->ipv6_addresses = (b)->ip6p;                                             \
+		(out)->state = (Fabric__V1__EndpointState)(f)->loc.state;                      \
+		(out)->port_name = (b)->port;                                                  \
+		(out)->vtep = (b)->vtep;                                                       \
+		(out)->generation = (f)->loc.generation;                                       \
+		(out)->vm_name = (char *)((vm_name) ? (vm_name) : "");                         \
+	} while (0)
+
 void conv_flow(const struct fab_flow *f, const char *vm_name, Fabric__V1__Flow *out,
 	       struct conv_strings *b)
 {
 	strings_fill(f, b);
 	fabric__v1__flow__init(out);
-	out->vni = f->key.vni;
-	out->mac = b->mac;
-	out->n_ipv4_addresses = f->addrs.n_ip4;
-	out->ipv4_addresses = b->ip4p;
-	out->n_ipv6_addresses = f->addrs.n_ip6;
-	out->ipv6_addresses = b->ip6p;
-	out->state = (Fabric__V1__EndpointState)f->loc.state;
-	out->port_name = b->port;
-	out->vtep = b->vtep;
-	out->generation = f->loc.generation;
+	CONV_ENDPOINT_FIELDS(out, f, b, vm_name);
 	out->packets = f->stats.packets;
 	out->bytes = f->stats.bytes;
 	out->drops = f->stats.drops;
 	out->last_seen_unix_ns = f->stats.last_seen_ns;
-	out->vm_name = (char *)(vm_name ? vm_name : "");
 }
 
 void conv_endpoint_out(const struct fab_flow *f, const char *vm_name, Fabric__V1__Endpoint *out,
@@ -269,15 +275,5 @@ void conv_endpoint_out(const struct fab_flow *f, const char *vm_name, Fabric__V1
 {
 	strings_fill(f, b);
 	fabric__v1__endpoint__init(out);
-	out->vni = f->key.vni;
-	out->mac = b->mac;
-	out->n_ipv4_addresses = f->addrs.n_ip4;
-	out->ipv4_addresses = b->ip4p;
-	out->n_ipv6_addresses = f->addrs.n_ip6;
-	out->ipv6_addresses = b->ip6p;
-	out->state = (Fabric__V1__EndpointState)f->loc.state;
-	out->port_name = b->port;
-	out->vtep = b->vtep;
-	out->generation = f->loc.generation;
-	out->vm_name = (char *)(vm_name ? vm_name : "");
+	CONV_ENDPOINT_FIELDS(out, f, b, vm_name);
 }

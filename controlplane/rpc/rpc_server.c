@@ -71,7 +71,6 @@ struct rpc_server {
 	size_t n_waiters;
 	struct rpc_call *parked;
 	int lock_fd;
-	bool over_tcp;
 	bool shutting_down;
 	unsigned int live_calls;
 };
@@ -611,7 +610,6 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_config *cf
 			goto fail;
 		}
 		grpc_server_credentials_release(creds);
-		s->over_tcp = true;
 	}
 	grpc_server_start(s->server);
 	for (size_t i = 0; i < s->n_waiters; i++)

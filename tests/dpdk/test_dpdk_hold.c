@@ -244,10 +244,6 @@ static void test_released_in_order_on_the_vms_announcement(void **state)
 
 static void test_overflow_is_dropped_counted_and_reported(void **state)
 {
-	struct fab_event_probe {
-		int overflows;
-	} probe = {0};
-
 	(void)state;
 	rig_up(60000);
 	for (uint32_t i = 0; i < HOLD + 3; i++)
@@ -257,7 +253,6 @@ static void test_overflow_is_dropped_counted_and_reported(void **state)
 	assert_int_equal(dropped(FAB_DROP_HOLD_OVERFLOW), 3);
 	/* One event for the episode, not one per frame. */
 	assert_int_equal(fabric_poll(r.fab, NULL, NULL), 1);
-	(void)probe;
 	/* The oldest frames are kept: the first HOLD come out on activation. */
 	send_garp();
 	settle(HOLD + 4);
