@@ -12,29 +12,11 @@
 
 #include "agent.h"
 #include "agent_convert.h"
+#include "agent_internal.h"
+#include "driver.h"
 #include "fab_map.h"
 #include "fabric/v1/agent.pb-c.h"
 #include "fabric/v1/events.pb-c.h"
-
-#define FLOWS_PER_PAGE 1024
-#define EVENT_LOG 4096
-#define BATCH_MAX (1u << 24)
-
-struct logged_event {
-	uint64_t seq;
-	uint64_t time_ns;
-	struct fab_event ev;
-};
-
-struct agent {
-	struct agent_config cfg;
-	uint64_t started_ns;
-	char **vm_names; /* by endpoint slot: the VM an endpoint belongs to, or NULL */
-	uint32_t n_slots;
-	uint32_t n_names; /* how many are set */
-	struct logged_event log[EVENT_LOG];
-	uint64_t next_seq; /* sequence of the next event; the log holds the last EVENT_LOG */
-};
 
 static uint64_t now_ns(void)
 {
@@ -76,7 +58,7 @@ void agent_destroy(struct agent *a)
 	free(a);
 }
 
-static const char *vm_name_of(const struct agent *a, uint32_t slot)
+const char *vm_name_of(const struct agent *a, uint32_t slot)
 {
 	return slot < a->n_slots ? a->vm_names[slot] : NULL;
 }
@@ -650,6 +632,66 @@ static void h_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *
 		if (fabric_endpoint_get(a->cfg.fab, &key, &held) == 0)
 			addrs = held.addrs;
 	}
+	/* With an incoming URI (or a later endpoint of a migration prepared so), the
+	 * migration driver makes the VM's QEMU listen and keeps the TARGET record. */
+	if (a->cfg.mig && ((req->incoming_migration_uri && *req->incoming_migration_uri) ||
+			   (req->migration_id && mig_find(a->cfg.mig, req->migration_id)))) {
+		struct mig_incoming in = {
+			.id = req->migration_id,
+			.vm_name = req->vm_name,
+			.source_host = req->source_host_name,
+			.uri = req->incoming_migration_uri,
+			.allow_post_copy = req->allow_post_copy,
+			.key = key,
+			.port_name = req->port_name,
+			.generation = req->generation,
+		};
+
+		if (req->source_vtep && *req->source_vtep &&
+		    conv_vtep(req->source_vtep, "source_vtep", &in.source_vtep, err, sizeof(err))) {
+			rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+			return;
+		}
+		ret = mig_prepare_incoming(a->cfg.mig, &in, err, sizeof(err));
+		if (ret) {
+			rpc_fail(call, ret == -EINVAL ? RPC_INVALID_ARGUMENT
+				       : ret == -EEXIST ? RPC_ALREADY_EXISTS
+				       : ret == -ENOSPC ? RPC_RESOURCE_EXHAUSTED
+							: RPC_FAILED_PRECONDITION,
+				 "%s", err);
+			return;
+		}
+	}
+	/* With an incoming URI (or a later endpoint of a migration prepared so), the
+	 * migration driver makes the VM's QEMU listen and keeps the TARGET record. */
+	if (a->cfg.mig && ((req->incoming_migration_uri && *req->incoming_migration_uri) ||
+			   (req->migration_id && mig_find(a->cfg.mig, req->migration_id)))) {
+		struct mig_incoming in = {
+			.id = req->migration_id,
+			.vm_name = req->vm_name,
+			.source_host = req->source_host_name,
+			.uri = req->incoming_migration_uri,
+			.allow_post_copy = req->allow_post_copy,
+			.key = key,
+			.port_name = req->port_name,
+			.generation = req->generation,
+		};
+
+		if (req->source_vtep && *req->source_vtep &&
+		    conv_vtep(req->source_vtep, "source_vtep", &in.source_vtep, err, sizeof(err))) {
+			rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
+			return;
+		}
+		ret = mig_prepare_incoming(a->cfg.mig, &in, err, sizeof(err));
+		if (ret) {
+			rpc_fail(call, ret == -EINVAL ? RPC_INVALID_ARGUMENT
+				       : ret == -EEXIST ? RPC_ALREADY_EXISTS
+				       : ret == -ENOSPC ? RPC_RESOURCE_EXHAUSTED
+							: RPC_FAILED_PRECONDITION,
+				 "%s", err);
+			return;
+		}
+	}
 	bool created = fabric_endpoint_slot(a->cfg.fab, &key) < 0;
 
 	ret = fabric_endpoint_upsert(a->cfg.fab, &key, &loc, &addrs);
@@ -693,15 +735,6 @@ static void h_end(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
 
 	step(call, ctx, req->vni, req->mac, FAB_STEP_END_FORWARDING, &arg,
 	     &fabric__v1__end_forwarding_response__descriptor);
-}
-
-static void h_not_yet(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
-{
-	(void)msg;
-	(void)ctx;
-	rpc_fail(call, RPC_UNIMPLEMENTED,
-		 "this fabricd has no migration driver yet: drive the four steps "
-		 "(PrepareIncoming, BeginForwarding, Activate, EndForwarding) directly");
 }
 
 /* ---- WatchEvents ---- */
@@ -879,10 +912,14 @@ static const struct rpc_method methods[] = {
 	{PATH("BeginForwarding"), RPC_KIND_UNARY, DESC(begin_forwarding_request), true, h_begin},
 	{PATH("Activate"), RPC_KIND_UNARY, DESC(activate_request), true, h_activate},
 	{PATH("EndForwarding"), RPC_KIND_UNARY, DESC(end_forwarding_request), true, h_end},
-	{PATH("StartMigration"), RPC_KIND_UNARY, DESC(start_migration_request), true, h_not_yet},
-	{PATH("GetMigration"), RPC_KIND_UNARY, DESC(get_migration_request), false, h_not_yet},
-	{PATH("ListMigrations"), RPC_KIND_UNARY, DESC(list_migrations_request), false, h_not_yet},
-	{PATH("CancelMigration"), RPC_KIND_UNARY, DESC(cancel_migration_request), true, h_not_yet},
+	{PATH("StartMigration"), RPC_KIND_UNARY, DESC(start_migration_request), true,
+	 agent_h_start_migration},
+	{PATH("GetMigration"), RPC_KIND_UNARY, DESC(get_migration_request), false,
+	 agent_h_get_migration},
+	{PATH("ListMigrations"), RPC_KIND_UNARY, DESC(list_migrations_request), false,
+	 agent_h_list_migrations},
+	{PATH("CancelMigration"), RPC_KIND_UNARY, DESC(cancel_migration_request), true,
+	 agent_h_cancel_migration},
 	{PATH("WatchEvents"), RPC_KIND_SERVER_STREAM, DESC(watch_events_request), false, h_watch},
 	{PATH("Health"), RPC_KIND_UNARY, DESC(health_request), false, h_health},
 };

@@ -154,6 +154,7 @@ STRING_OPTION(opt_tls_cert, cfg->tls_cert, "--tls-cert")
 STRING_OPTION(opt_tls_key, cfg->tls_key, "--tls-key")
 STRING_OPTION(opt_host_name, cfg->host_name, "--host-name")
 STRING_OPTION(opt_metrics, cfg->metrics_listen, "--metrics-listen")
+STRING_OPTION(opt_qemu_dir, cfg->qemu_dir, "--qemu-dir")
 
 static int opt_listen(struct fabricd_config *cfg, const char *v, char *err, size_t err_len)
 {
@@ -225,6 +226,9 @@ static const struct option_def options[] = {
 	 opt_metrics},
 	{"host-name", "NAME", "this host's name in the API (default: the system's host name)",
 	 opt_host_name},
+	{"qemu-dir", "DIR", "where the local QEMU guests' monitors are: the migration driver "
+			    "reaches VM NAME at DIR/NAME.qmp (default /run/vmfabric/qemu)",
+	 opt_qemu_dir},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -295,6 +299,7 @@ void fabricd_config_init(struct fabricd_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	dpdk_config_defaults(&cfg->dp);
 	snprintf(cfg->listen_unix, sizeof(cfg->listen_unix), "/run/vmfabric/fabricd.sock");
+	snprintf(cfg->qemu_dir, sizeof(cfg->qemu_dir), "/run/vmfabric/qemu");
 }
 
 void fabricd_usage(FILE *out)

@@ -41,6 +41,7 @@ struct fabricd_config {
 	unsigned int n_allow_peers;
 	char host_name[64];
 	char metrics_listen[64]; /* ADDRESS:PORT for Prometheus scrapes, or empty */
+	char qemu_dir[200];      /* the QEMU monitor of VM NAME is qemu_dir/NAME.qmp */
 };
 
 /* Sets the defaults. */

@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "driver.h"
 #include "dpdk_backend.h"
 #include "fabric.h"
 #include "metrics.h"
@@ -27,6 +28,7 @@
 struct control {
 	struct fabric *fab;
 	struct agent *agent;
+	struct mig_driver *mig;
 };
 
 static volatile sig_atomic_t stopping;
@@ -44,6 +46,7 @@ static void log_event(const struct fab_event *ev, void *arg)
 	char mac[18];
 
 	agent_record_event(ctl->agent, ev);
+	mig_on_fabric_event(ctl->mig, ev);
 	fab_format_mac(ev->key.mac, mac);
 	switch (ev->kind) {
 	case FAB_EVENT_ACTIVATED:
@@ -128,6 +131,8 @@ int main(int argc, char **argv)
 	struct agent *agent = NULL;
 	struct rpc_server *server = NULL;
 	struct metrics *metrics = NULL;
+	struct mig_driver *mig = NULL;
+	struct agent_peers *peers_out = NULL;
 	struct control ctl;
 
 	for (int i = 1; i < argc; i++) {
@@ -210,7 +215,22 @@ int main(int argc, char **argv)
 			*slash = 0;
 			mkdir(dir, 0755);
 		}
-		ret = agent_create(&agent, &acfg);
+		struct rpc_tls tls = {cfg.tls_ca[0] ? cfg.tls_ca : NULL, cfg.tls_cert[0] ? cfg.tls_cert : NULL,
+				      cfg.tls_key[0] ? cfg.tls_key : NULL};
+
+		ret = agent_peers_create(&peers_out, fab, &tls);
+		if (ret == 0) {
+			struct mig_driver_config mcfg = {.fab = fab, .qemu_dir = cfg.qemu_dir,
+							 .host_name = cfg.host_name,
+							 .vtep = cfg.dp.local_vtep,
+							 .target = &agent_peer_ops,
+							 .target_ctx = peers_out};
+
+			ret = mig_driver_create(&mig, &mcfg);
+		}
+		acfg.mig = mig;
+		if (ret == 0)
+			ret = agent_create(&agent, &acfg);
 		scfg.methods = agent_methods(&n_methods);
 		scfg.n_methods = n_methods;
 		scfg.ctx = agent;
@@ -226,12 +246,14 @@ int main(int argc, char **argv)
 		rpc_server_stop(server);
 		dpdk_backend_stop(b);
 		agent_destroy(agent);
+		mig_driver_destroy(mig);
+		agent_peers_destroy(peers_out);
 		fabric_destroy(fab);
 		dpdk_backend_destroy(b);
 		rte_eal_cleanup();
 		return 1;
 	}
-	ctl = (struct control){.fab = fab, .agent = agent};
+	ctl = (struct control){.fab = fab, .agent = agent, .mig = mig};
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	{
@@ -250,6 +272,7 @@ int main(int argc, char **argv)
 		if (fabric_poll(fab, log_event, &ctl) > 0)
 			rpc_server_wake(server);
 		metrics_poll(metrics);
+		mig_poll(mig);
 		if (cfg.stats_interval_s && time(NULL) >= next_stats) {
 			if (next_stats)
 				print_stats(fab);
@@ -259,6 +282,8 @@ int main(int argc, char **argv)
 	metrics_stop(metrics);
 	rpc_server_stop(server);
 	agent_destroy(agent);
+	mig_driver_destroy(mig);
+	agent_peers_destroy(peers_out);
 	fprintf(stderr, "fabricd: stopping\n");
 	print_stats(fab);
 	dpdk_backend_stop(b);

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The Agent service's state, shared by its files (agent.c, agent_migrate.c). */
+#ifndef VMF_AGENT_INTERNAL_H
+#define VMF_AGENT_INTERNAL_H
+
+#include "agent.h"
+
+#define FLOWS_PER_PAGE 1024
+#define EVENT_LOG 4096
+#define BATCH_MAX (1u << 24)
+
+struct logged_event {
+	uint64_t seq;
+	uint64_t time_ns;
+	struct fab_event ev;
+};
+
+struct agent {
+	struct agent_config cfg;
+	uint64_t started_ns;
+	char **vm_names; /* by endpoint slot: the VM an endpoint belongs to, or NULL */
+	uint32_t n_slots;
+	uint32_t n_names; /* how many are set */
+	struct logged_event log[EVENT_LOG];
+	uint64_t next_seq; /* sequence of the next event; the log holds the last EVENT_LOG */
+};
+
+/* The VM an endpoint slot belongs to, or NULL. */
+const char *vm_name_of(const struct agent *a, uint32_t slot);
+
+/* The migration RPCs (agent_migrate.c). */
+void agent_h_start_migration(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx);
+void agent_h_get_migration(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx);
+void agent_h_list_migrations(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx);
+void agent_h_cancel_migration(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx);
+
+#endif
