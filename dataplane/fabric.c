@@ -22,6 +22,9 @@ struct ep_record {
 	struct fab_endpoint loc; /* state ABSENT: a tombstone, or a free slot */
 	struct fab_ep_addrs addrs;
 	bool used;
+	/* FORWARDING: the port the VM left, still bound (as FORWARDING) so that the frames it
+	 * sends until QEMU pauses it go out; 0 otherwise. */
+	uint16_t linger_port;
 };
 
 struct fab_port {
@@ -382,8 +385,25 @@ static int publish_location(struct fabric *fab, uint32_t slot, const struct fab_
 		ret = fab->ops->endpoint_publish(fab->be, &r->key, loc, slot);
 	if (ret == 0 && state_on_port(prev->state) &&
 	    (!state_on_port(loc->state) || prev->port != loc->port)) {
-		fab->ports[prev->port].bound = NO_SLOT;
-		ret = fab->ops->port_publish(fab->be, prev->port, r->key.vni, FAB_EP_ABSENT, NULL);
+		if (prev->state == FAB_EP_LOCAL && loc->state == FAB_EP_FORWARDING) {
+			/* The VM still runs here until QEMU pauses it for the switchover: what it
+			 * sends meanwhile must go out, not be dropped as from an unbound port. */
+			r->linger_port = prev->port;
+			ret = fab->ops->port_publish(fab->be, prev->port, r->key.vni, FAB_EP_FORWARDING,
+						     r->key.mac);
+		} else {
+			fab->ports[prev->port].bound = NO_SLOT;
+			ret = fab->ops->port_publish(fab->be, prev->port, r->key.vni, FAB_EP_ABSENT, NULL);
+		}
+	}
+	if (ret == 0 && r->linger_port && loc->state != FAB_EP_FORWARDING) {
+		uint16_t port = r->linger_port;
+
+		r->linger_port = 0;
+		if (!(state_on_port(loc->state) && loc->port == port) && fab->ports[port].bound == slot) {
+			fab->ports[port].bound = NO_SLOT;
+			ret = fab->ops->port_publish(fab->be, port, r->key.vni, FAB_EP_ABSENT, NULL);
+		}
 	}
 	return ret;
 }
@@ -424,6 +444,7 @@ static int slot_for(struct fabric *fab, const struct fab_ep_key *key, uint32_t *
 	memset(&fab->eps[*slot], 0, sizeof(fab->eps[*slot]));
 	fab->eps[*slot].key = *key;
 	fab->eps[*slot].used = true;
+	fab->eps[*slot].linger_port = 0;
 	*fresh = true;
 	return 0;
 }

@@ -176,9 +176,9 @@ void agent_h_start_migration(struct rpc_call *call, const ProtobufCMessage *msg,
 	}
 	for (size_t i = 0; i < req->n_endpoints; i++) {
 		const Fabric__V1__MigrationEndpoint *e = req->endpoints[i];
-		char prefix[32];
+		char prefix[48];
 
-		snprintf(prefix, sizeof(prefix), "endpoints[%zu].", i);
+		snprintf(prefix, sizeof(prefix), "endpoints[%u].", (unsigned int)i);
 		memset(&eps[i], 0, sizeof(eps[i]));
 		if (conv_key(e->vni, e->mac, prefix, &eps[i].key, err, sizeof(err))) {
 			rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);

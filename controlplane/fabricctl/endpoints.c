@@ -18,6 +18,7 @@ struct ep_args {
 	uint64_t gen;
 	char *ip4[8], *ip6[8];
 	size_t n4, n6;
+	const char *vm; /* the VM the endpoint belongs to (add) */
 };
 
 static int parse_args(const char *sub, int argc, char **argv, struct ep_args *a, bool *json)
@@ -51,6 +52,8 @@ static int parse_args(const char *sub, int argc, char **argv, struct ep_args *a,
 						       sub, v);
 		} else if (opt_is(argv[i], "port")) {
 			a->port = v;
+		} else if (opt_is(argv[i], "vm")) {
+			a->vm = v;
 		} else if (opt_is(argv[i], "vtep") || opt_is(argv[i], "to")) {
 			a->vtep = v;
 		} else if (opt_is(argv[i], "gen")) {
@@ -176,6 +179,7 @@ int cmd_endpoints(struct ctl *ctl, int argc, char **argv)
 		ep.port_name = (char *)(a.port ? a.port : "");
 		ep.vtep = (char *)(a.vtep ? a.vtep : "");
 		ep.generation = a.gen;
+		ep.vm_name = (char *)(a.vm ? a.vm : "");
 		ep.n_ipv4_addresses = a.n4;
 		ep.ipv4_addresses = a.ip4;
 		ep.n_ipv6_addresses = a.n6;

@@ -268,7 +268,12 @@ int main(int argc, char **argv)
 	}
 	while (!stopping) {
 		/* The control thread: RPCs, then what the fast path reported. */
-		rpc_server_poll(server, 1);
+		if (mig_busy(mig)) {
+			rpc_server_poll(server, 0);
+			mig_wait(mig, 1);
+		} else {
+			rpc_server_poll(server, 1);
+		}
 		if (fabric_poll(fab, log_event, &ctl) > 0)
 			rpc_server_wake(server);
 		metrics_poll(metrics);

@@ -27,6 +27,12 @@ struct mig {
 	struct qmp *qmp;        /* the local QEMU: the source's or the incoming one */
 	bool migrate_started;   /* source: QMP migrate was accepted */
 	bool continued;         /* source: migrate-continue was sent */
+	bool flipped;           /* source: the endpoints forward to the target */
+	bool stop_sent;         /* source: the driver paused the VM (QMP stop) */
+	bool flip_started;      /* source: flip_fast_path() ran */
+	bool flipped_by_handler;
+	char nics[4][QMP_QOM_PATH_MAX]; /* source: the VM's virtio-net devices */
+	size_t n_nics;
 	bool cancel_requested;  /* source: by the operator */
 	char cancel_reason[160];
 	uint64_t next_query_ns; /* CLOCK_MONOTONIC */
@@ -36,14 +42,17 @@ struct mig {
 	uint64_t best_remaining;
 	unsigned int stalled_passes;
 	unsigned int escalation; /* 0 none, 1 throttled harder, 2 post-copy */
+	uint64_t logged_pass;
 	/* completion */
 	unsigned int final_queries;  /* source: re-queries for QEMU's final figures */
 	bool final_stats_done;
 	bool target_seen;            /* source: the target's activation is known */
+	bool target_gone;            /* source: the target stopped answering */
 	uint64_t target_deadline_ns; /* source: stop asking the target after this */
 	uint64_t next_target_query_ns;
 	/* counters at the start, for deltas */
 	uint64_t base_forwarded, base_held, base_released, base_dropped;
+	struct mig_driver *d;
 	struct mig *next; /* newest first */
 };
 
@@ -99,10 +108,17 @@ static void logf_(struct mig_driver *d, const struct mig *m, const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
-	if (d->cfg.log)
+	if (d->cfg.log) {
 		d->cfg.log(d->cfg.log_ctx, line);
-	else
-		fprintf(stderr, "fabricd: %s\n", line);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		fprintf(stderr, "fabricd: %02d:%02d:%02d.%03ld %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+			ts.tv_nsec / 1000000, line);
+	}
 }
 
 static int qto(const struct mig_driver *d)
@@ -195,6 +211,7 @@ static struct mig *add(struct mig_driver *d, const char *id, uint8_t role, const
 		snprintf(m->r.id, sizeof(m->r.id), "mig-%06llx",
 			 (unsigned long long)((wall_ns() / 1000 + ++d->id_seq) & 0xffffff));
 	m->r.role = role;
+	m->d = d;
 	snprintf(m->r.vm_name, sizeof(m->r.vm_name), "%s", vm ? vm : "");
 	m->r.requested_ns = wall_ns();
 	enter(m, MIG_PHASE_REQUESTED);
@@ -337,6 +354,10 @@ static void tell_target_abort(struct mig_driver *d, struct mig *m, const char *r
 static void source_stop_here(struct mig_driver *d, struct mig *m, uint8_t phase,
 			     const char *reason)
 {
+	/* QEMU resumes a VM it paused itself; one the driver paused, the driver resumes. */
+	if (m->stop_sent && m->qmp && qmp_cont(m->qmp, qto(d)) != 0)
+		logf_(d, m, "could not resume the VM here: %s", qmp_last_error(m->qmp));
+	m->stop_sent = false;
 	source_take_back(d, m);
 	tell_target_abort(d, m, reason);
 	finish(d, m, phase, "%s", reason);
@@ -430,10 +451,11 @@ static void converge(struct mig_driver *d, struct mig *m)
 	}
 }
 
-/* QEMU waits at pre-switchover with the VM paused: flip the fast path, then let it go. */
-static void switchover(struct mig_driver *d, struct mig *m)
+/* The fast path's part of the cutover: every endpoint forwards to the target. Makes no
+ * QMP call, so that it can run inside one (on_source_event). Returns 0, or the fabric's
+ * error for endpoint *failed (the endpoints before it forward already). */
+static int flip_fast_path(struct mig_driver *d, struct mig *m, unsigned int *failed)
 {
-	uint64_t t0 = mono_ns();
 	unsigned int i;
 	int ret = 0;
 
@@ -443,9 +465,59 @@ static void switchover(struct mig_driver *d, struct mig *m)
 		struct fab_endpoint arg = {.generation = m->r.generation, .vtep = m->r.target_vtep};
 
 		ret = fabric_endpoint_step(d->cfg.fab, &m->r.eps[i].key, FAB_STEP_BEGIN_FORWARDING, &arg);
+		if (ret == -ESTALE && m->flip_started)
+			ret = 0; /* flipped already, by an earlier attempt */
 		if (ret)
 			break;
 	}
+	m->flip_started = true;
+	*failed = i;
+	if (ret == 0)
+		m->flipped = true;
+	return ret;
+}
+
+/*
+ * Runs inside whichever QMP call read the event. A STOP during pre-copy means QEMU paused
+ * the VM for the switchover on its own: frames delivered to its port from now on would
+ * wait in a queue the VM will never read, so the fast path flips here and now, not when
+ * the call that read the event returns (a query-migrate waits for QEMU's main loop, which
+ * the switchover keeps busy for tens of milliseconds).
+ */
+static bool on_source_event(struct qmp *q, const struct qmp_event *ev, void *opaque)
+{
+	struct mig *m = opaque;
+	unsigned int failed;
+
+	(void)q;
+	if (ev->kind == QMP_EVENT_STOP && m->r.phase == MIG_PHASE_PRECOPY && !m->flipped &&
+	    !m->flip_started) {
+		flip_fast_path(m->d, m, &failed);
+		m->flipped_by_handler = m->flipped;
+	}
+	return true; /* and queued, for the rest of the work */
+}
+
+/*
+ * The cutover on the source: every endpoint of the VM forwards to the target from now on
+ * (the target holds what it receives until the VM runs there). Returns 0, or stops the
+ * migration with the VM here and returns -1.
+ */
+static int flip(struct mig_driver *d, struct mig *m, const char *why)
+{
+	uint64_t t0 = mono_ns();
+	unsigned int i;
+	int ret = 0;
+
+	if (m->flipped) {
+		if (m->flipped_by_handler) {
+			m->flipped_by_handler = false;
+			logf_(d, m, "cutover (%s): %u endpoints forward to %s, flipped as soon as the "
+				    "STOP event was read", why, m->r.n_eps, m->r.target_host);
+		}
+		return 0;
+	}
+	ret = flip_fast_path(d, m, &i);
 	if (ret) {
 		char reason[160];
 
@@ -453,8 +525,111 @@ static void switchover(struct mig_driver *d, struct mig *m)
 			 strerror(-ret));
 		qmp_migrate_cancel(m->qmp, qto(d));
 		source_stop_here(d, m, MIG_PHASE_FAILED, reason);
+		return -1;
+	}
+	m->flipped = true;
+	logf_(d, m, "cutover (%s): %u endpoints forward to %s (%llu us)", why, m->r.n_eps,
+	      m->r.target_host, (unsigned long long)((mono_ns() - t0) / 1000));
+	return 0;
+}
+
+/*
+ * After the flip, before the pause: frames the fast path delivered to the VM's tap just
+ * before the flip may still wait in the tap's queue (QEMU reads it from its main loop,
+ * which a migration keeps busy), and a paused VM never reads them: they would be lost.
+ * Waits until QEMU has handed the guest all it will (the receive queue's used index of
+ * every virtio-net device stops moving), at most 200 ms.
+ */
+static void drain_port(struct mig_driver *d, struct mig *m)
+{
+	uint64_t t0 = mono_ns(), end = t0 + 200000000ull;
+	uint16_t last[4] = {0}, used;
+	unsigned int stable = 0, moved = 0;
+
+	if (m->n_nics == 0)
+		return;
+	for (size_t i = 0; i < m->n_nics; i++)
+		if (qmp_virtio_queue_used_idx(m->qmp, m->nics[i], 0, &last[i], qto(d)))
+			return;
+	while (stable < 3 && mono_ns() < end) {
+		bool same = true;
+		struct timespec pause = {0, 1000000};
+
+		nanosleep(&pause, NULL);
+		for (size_t i = 0; i < m->n_nics; i++) {
+			if (qmp_virtio_queue_used_idx(m->qmp, m->nics[i], 0, &used, qto(d)))
+				return;
+			if (used != last[i]) {
+				moved += (uint16_t)(used - last[i]);
+				same = false;
+			}
+			last[i] = used;
+		}
+		stable = same ? stable + 1 : 0;
+	}
+	logf_(d, m, "the VM took %u more frames from its port in %.1f ms after the cutover%s", moved,
+	      (mono_ns() - t0) / 1e6, stable < 3 ? " (still taking them: pausing anyway)" : "");
+}
+
+/*
+ * The driver's switchover decision, at each look at pre-copy: once the bytes left (and
+ * those the guest dirties meanwhile) can be sent within the downtime budget, flip the
+ * fast path first and pause the VM right after, so that no frame is delivered to a VM
+ * that no longer reads its port (a tap's queue is not migrated); QEMU then sends what is
+ * left and waits at pre-switchover. QEMU's own downtime-limit is kept at 0 so that it
+ * does not stop the VM first; if it does anyway, the STOP event flips at once.
+ */
+static void maybe_switch(struct mig_driver *d, struct mig *m)
+{
+	const struct mig_qemu_stats *q = &m->r.qemu;
+	uint64_t budget = m->r.opt.downtime_limit_ms ? m->r.opt.downtime_limit_ms : 300;
+	unsigned int every = d->cfg.query_interval_ms ? d->cfg.query_interval_ms : 20;
+	uint64_t left, predicted_ms;
+	int ret;
+
+	if (m->flipped || q->passes < 2 || q->throughput == 0)
+		return;
+	left = q->bytes_remaining + q->dirty_rate * every / 1000;
+	predicted_ms = left * 1000 / q->throughput;
+	if (q->passes != m->logged_pass) {
+		m->logged_pass = q->passes;
+		logf_(d, m, "pass %llu: %llu bytes left, dirtying %llu B/s, sending %llu B/s: about "
+			    "%llu ms to send (budget %llu ms)",
+		      (unsigned long long)q->passes, (unsigned long long)q->bytes_remaining,
+		      (unsigned long long)q->dirty_rate, (unsigned long long)q->throughput,
+		      (unsigned long long)predicted_ms, (unsigned long long)budget);
+	}
+	if (predicted_ms > budget)
+		return;
+	if (flip(d, m, "the driver's switchover") < 0)
+		return;
+	drain_port(d, m);
+	ret = qmp_stop(m->qmp, qto(d));
+	if (ret) {
+		char reason[300];
+
+		snprintf(reason, sizeof(reason), "QEMU did not pause the VM for the switchover: %s",
+			 qmp_last_error(m->qmp));
+		qmp_migrate_cancel(m->qmp, qto(d));
+		source_stop_here(d, m, MIG_PHASE_FAILED, reason);
 		return;
 	}
+	m->stop_sent = true;
+	logf_(d, m, "switchover: %llu bytes left after pass %llu, dirtying %llu B/s, sending %llu "
+		    "B/s: about %llu ms to send, within the %llu ms budget; VM paused",
+	      (unsigned long long)q->bytes_remaining, (unsigned long long)q->passes,
+	      (unsigned long long)q->dirty_rate, (unsigned long long)q->throughput,
+	      (unsigned long long)predicted_ms, (unsigned long long)budget);
+}
+
+/* QEMU waits at pre-switchover with the VM paused: the fast path forwards already (or now);
+ * let QEMU finish. */
+static void switchover(struct mig_driver *d, struct mig *m)
+{
+	int ret;
+
+	if (flip(d, m, "QEMU paused at pre-switchover") < 0)
+		return;
 	ret = qmp_migrate_continue(m->qmp, QMP_MIGRATION_PRE_SWITCHOVER, qto(d));
 	if (ret) {
 		char reason[300];
@@ -465,9 +640,6 @@ static void switchover(struct mig_driver *d, struct mig *m)
 		return;
 	}
 	m->continued = true;
-	logf_(d, m, "switchover: %u endpoints forward to %s, QEMU let go %llu us after it paused at "
-		    "pre-switchover",
-	      m->r.n_eps, m->r.target_host, (unsigned long long)((mono_ns() - t0) / 1000));
 }
 
 /* QEMU says the migration failed or was cancelled. */
@@ -492,17 +664,28 @@ static void source_qemu_stopped(struct mig_driver *d, struct mig *m, bool cancel
 
 static void source_event(struct mig_driver *d, struct mig *m, const struct qmp_event *ev)
 {
-	if (ev->kind == QMP_EVENT_STOP && m->r.phase == MIG_PHASE_PRECOPY) {
+	if (ev->kind == QMP_EVENT_STOP && !m->r.paused_ns &&
+	    (m->r.phase == MIG_PHASE_PRECOPY || m->r.phase == MIG_PHASE_BLACKOUT)) {
 		m->r.paused_ns = (uint64_t)ev->qemu_time_us * 1000;
 		if (m->precopy_start_ns && m->r.paused_ns > m->precopy_start_ns)
 			m->r.source_brownout_ns = m->r.paused_ns - m->precopy_start_ns;
+		/* QEMU paused the VM on its own (it converged first, or post-copy starts):
+		 * flip now rather than at pre-switchover. */
+		if (!m->flipped)
+			flip(d, m, "QEMU paused the VM");
+		return;
+	}
+	if (ev->kind == QMP_EVENT_MIGRATION_PASS) {
+		/* A new pass: QEMU just counted what is left; look now, not at the next tick. */
+		m->next_query_ns = 0;
 		return;
 	}
 	if (ev->kind != QMP_EVENT_MIGRATION)
 		return;
 	switch (ev->migration_status) {
 	case QMP_MIGRATION_PRE_SWITCHOVER:
-		if (m->r.phase == MIG_PHASE_PRECOPY)
+		if ((m->r.phase == MIG_PHASE_PRECOPY || m->r.phase == MIG_PHASE_BLACKOUT) &&
+		    !m->continued)
 			switchover(d, m);
 		break;
 	case QMP_MIGRATION_POSTCOPY_ACTIVE:
@@ -532,7 +715,7 @@ static void source_event(struct mig_driver *d, struct mig *m, const struct qmp_e
 static void source_query(struct mig_driver *d, struct mig *m, uint64_t now)
 {
 	struct qmp_migrate_info mi;
-	unsigned int every = d->cfg.query_interval_ms ? d->cfg.query_interval_ms : 100;
+	unsigned int every = d->cfg.query_interval_ms ? d->cfg.query_interval_ms : 20;
 
 	if (!m->qmp || now < m->next_query_ns)
 		return;
@@ -561,6 +744,8 @@ static void source_query(struct mig_driver *d, struct mig *m, uint64_t now)
 			return;
 		}
 		converge(d, m);
+		if (m->qmp && m->r.phase == MIG_PHASE_PRECOPY)
+			maybe_switch(d, m);
 	}
 	if (m->r.phase == MIG_PHASE_CONVERGING) {
 		/* QEMU 7.2 fills total-time and downtime a little after it says completed. */
@@ -589,9 +774,22 @@ static void source_converging(struct mig_driver *d, struct mig *m, uint64_t now)
 	bool forwarding = false;
 
 	r->packets.forwarded = counter(d->cfg.fab, FAB_CTR_FORWARDED) - m->base_forwarded;
+	if (m->target_seen && now >= m->next_target_query_ns && !m->target_gone) {
+		/* The target's figures settle after the activation (it releases its hold queue
+		 * in bursts): keep them current until this record completes. */
+		struct mig_target_view v = {0};
+		char err[256] = "";
+
+		m->next_target_query_ns = now + 200000000;
+		if (d->cfg.target->query(d->cfg.target_ctx, r, &v, err, sizeof(err)) == 0) {
+			r->packets.held = v.packets.held;
+			r->packets.released = v.packets.released;
+			r->packets.dropped = v.packets.dropped;
+		}
+	}
 	if (!m->target_seen && now >= m->next_target_query_ns) {
 		struct mig_target_view v = {0};
-		char err[256];
+		char err[256] = "";
 
 		m->next_target_query_ns = now + 20000000;
 		if (d->cfg.target->query(d->cfg.target_ctx, r, &v, err, sizeof(err)) == 0 &&
@@ -614,6 +812,7 @@ static void source_converging(struct mig_driver *d, struct mig *m, uint64_t now)
 			      (unsigned long long)v.packets.released);
 		} else if (now > m->target_deadline_ns) {
 			m->target_seen = true;
+			m->target_gone = true;
 			logf_(d, m, "the target did not report the activation within 10 s%s%s",
 			      err[0] ? ": " : "", err);
 		}
@@ -737,6 +936,8 @@ int mig_start(struct mig_driver *d, const struct mig_request *req, const struct 
 
 	enter(m, MIG_PHASE_PREPARING);
 	ret = connect_vm(d, m, err, len);
+	if (ret == 0)
+		qmp_set_event_handler(m->qmp, on_source_event, m);
 	if (ret == 0) {
 		struct qmp_status st;
 		struct qmp_migrate_info mi;
@@ -761,9 +962,13 @@ int mig_start(struct mig_driver *d, const struct mig_request *req, const struct 
 			{"auto-converge", r->opt.auto_converge},
 			{"postcopy-ram", r->opt.allow_post_copy},
 		};
+		/* QEMU's own downtime-limit is 1 ms: the driver decides when to switch over
+		 * (maybe_switch), with the request's downtime limit as its budget, well before
+		 * QEMU would. (Not 0: QEMU re-reads the dirty bitmap only when fewer bytes than
+		 * its limit allows are left, so with 0 it never makes a second pass.) */
 		struct qmp_migrate_params p = {
-			.has_downtime_limit = r->opt.downtime_limit_ms != 0,
-			.downtime_limit_ms = r->opt.downtime_limit_ms,
+			.has_downtime_limit = true,
+			.downtime_limit_ms = 1,
 			.has_max_bandwidth = r->opt.max_bandwidth != 0,
 			.max_bandwidth = r->opt.max_bandwidth,
 		};
@@ -771,6 +976,10 @@ int mig_start(struct mig_driver *d, const struct mig_request *req, const struct 
 		if ((ret = qmp_migrate_set_capabilities(m->qmp, caps, 4, qto(d))) ||
 		    (ret = qmp_migrate_set_parameters(m->qmp, &p, qto(d))))
 			snprintf(err, len, "QEMU: %s", qmp_last_error(m->qmp));
+		/* The VM's NICs, to wait for their queues at the switchover (drain_port); a
+		 * QEMU without virtio introspection is migrated without that wait. */
+		if (ret == 0 && qmp_virtio_net_paths(m->qmp, m->nics, 4, &m->n_nics, qto(d)))
+			m->n_nics = 0;
 	}
 	if (ret == 0) {
 		ret = d->cfg.target->prepare(d->cfg.target_ctx, r, err, len);
@@ -907,6 +1116,12 @@ static void target_event(struct mig_driver *d, struct mig *m, const struct qmp_e
 		return;
 	if (ev->migration_status == QMP_MIGRATION_ACTIVE && m->r.phase == MIG_PHASE_PREPARING)
 		enter(m, MIG_PHASE_PRECOPY);
+	else if (ev->migration_status == QMP_MIGRATION_COMPLETED && !m->r.activated_ns) {
+		/* The source's driver paused the VM before the switchover, so QEMU here keeps it
+		 * paused (it was not running when its state was sent): start it. */
+		if (qmp_cont(m->qmp, qto(d)) != 0)
+			logf_(d, m, "could not start the VM here: %s", qmp_last_error(m->qmp));
+	}
 	else if (ev->migration_status == QMP_MIGRATION_FAILED ||
 		 ev->migration_status == QMP_MIGRATION_CANCELLED) {
 		target_give_back(d, m);
@@ -1115,14 +1330,22 @@ int mig_poll(struct mig_driver *d)
 		fds[n] = (struct pollfd){.fd = qmp_fd(m->qmp), .events = POLLIN};
 		who[n++] = m;
 	}
-	if (n && poll(fds, n, 0) > 0) {
-		for (unsigned int i = 0; i < n; i++)
-			if (fds[i].revents && who[i]->qmp)
-				handle_input(d, who[i]);
-	}
+	/* Every open monitor, readable or not: a QMP call made since the last poll may have
+	 * read events into the queue that the socket no longer announces. */
+	if (n)
+		poll(fds, n, 0);
+	for (unsigned int i = 0; i < n; i++)
+		if (who[i]->qmp)
+			handle_input(d, who[i]);
 	for (struct mig *m = d->list; m; m = m->next) {
-		if (mig_phase_final(m->r.phase))
+		if (mig_phase_final(m->r.phase)) {
+			/* A target's hold queue drains in bursts after the activation: its
+			 * figures settle for a few seconds more. */
+			if (m->r.role == MIG_ROLE_TARGET && m->r.activated_ns &&
+			    wall_ns() - m->r.finished_ns < 3000000000ull)
+				target_packets(d, m);
 			continue;
+		}
 		running++;
 		if (m->r.role == MIG_ROLE_TARGET) {
 			if (m->r.activated_ns && m->qmp == NULL)
@@ -1134,4 +1357,23 @@ int mig_poll(struct mig_driver *d)
 			source_converging(d, m, now);
 	}
 	return running;
+}
+
+bool mig_busy(struct mig_driver *d)
+{
+	for (struct mig *m = d ? d->list : NULL; m; m = m->next)
+		if (m->qmp && !mig_phase_final(m->r.phase))
+			return true;
+	return false;
+}
+
+int mig_wait(struct mig_driver *d, int timeout_ms)
+{
+	struct pollfd fds[64];
+	unsigned int n = 0;
+
+	for (struct mig *m = d ? d->list : NULL; m && n < 64; m = m->next)
+		if (m->qmp)
+			fds[n++] = (struct pollfd){.fd = qmp_fd(m->qmp), .events = POLLIN};
+	return n ? poll(fds, n, timeout_ms) : 0;
 }

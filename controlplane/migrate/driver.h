@@ -238,6 +238,14 @@ int mig_cancel(struct mig_driver *d, const char *id, const char *reason, char *e
 /* Advances every migration without waiting. Returns how many are still running. */
 int mig_poll(struct mig_driver *d);
 
+/* Whether a migration runs with a monitor open (the loop should then wait on the
+ * monitors with mig_wait() rather than sleep elsewhere: QEMU's switchover events need an
+ * answer within a millisecond). */
+bool mig_busy(struct mig_driver *d);
+/* Waits up to `timeout_ms` for one of the open monitors to have input. Returns > 0 when
+ * one has, 0 on timeout. */
+int mig_wait(struct mig_driver *d, int timeout_ms);
+
 /* What the fast path reported (fabric_poll's callback): activations on the target,
  * the end of forwarding on the source. */
 void mig_on_fabric_event(struct mig_driver *d, const struct fab_event *ev);

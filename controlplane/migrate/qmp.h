@@ -397,4 +397,19 @@ int qmp_cont(struct qmp *q, int timeout_ms);
  * (it is going away, as asked); the connection is then down. */
 int qmp_quit(struct qmp *q, int timeout_ms);
 
+/* ---- virtio introspection (QEMU's x-query-virtio*, 7.2 and later) ---- */
+
+#define QMP_QOM_PATH_MAX 128
+
+/* `x-query-virtio`: the QOM paths of the virtio-net devices (at most `max`, in *n).
+ * -EOPNOTSUPP from a QEMU without it. */
+int qmp_virtio_net_paths(struct qmp *q, char (*paths)[QMP_QOM_PATH_MAX], size_t max, size_t *n,
+			 int timeout_ms);
+
+/* `x-query-virtio-queue-status`: the used index of virtqueue `queue` of the device at
+ * `path` (for virtio-net, queue 0 is the first receive queue: the index moves each time
+ * QEMU hands the guest a frame). */
+int qmp_virtio_queue_used_idx(struct qmp *q, const char *path, unsigned int queue,
+			      uint16_t *used, int timeout_ms);
+
 #endif /* VMF_QMP_H */

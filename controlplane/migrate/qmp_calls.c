@@ -195,3 +195,55 @@ int qmp_quit(struct qmp *q, int timeout_ms)
 		return 0;
 	return rc;
 }
+
+int qmp_virtio_net_paths(struct qmp *q, char (*paths)[QMP_QOM_PATH_MAX], size_t max, size_t *n,
+			 int timeout_ms)
+{
+	json_t *ret, *dev;
+	size_t i;
+	int rc;
+
+	*n = 0;
+	rc = qmp_execute(q, "x-query-virtio", NULL, &ret, timeout_ms);
+	if (rc)
+		return rc;
+	if (!json_is_array(ret)) {
+		json_decref(ret);
+		return decode_failed(q, "x-query-virtio", -EPROTO, "not a list");
+	}
+	json_array_foreach(ret, i, dev) {
+		const char *name = json_string_value(json_object_get(dev, "name"));
+		const char *path = json_string_value(json_object_get(dev, "path"));
+
+		if (!name || !path || strcmp(name, "virtio-net") != 0 || *n == max ||
+		    strlen(path) >= QMP_QOM_PATH_MAX)
+			continue;
+		snprintf(paths[(*n)++], QMP_QOM_PATH_MAX, "%s", path);
+	}
+	json_decref(ret);
+	return 0;
+}
+
+int qmp_virtio_queue_used_idx(struct qmp *q, const char *path, unsigned int queue,
+			      uint16_t *used, int timeout_ms)
+{
+	json_t *args = json_pack("{s:s, s:I}", "path", path ? path : "", "queue", (json_int_t)queue);
+	json_t *ret, *v;
+	int rc;
+
+	if (!path || !args) {
+		json_decref(args);
+		return encode_failed(q, "x-query-virtio-queue-status", args ? -EINVAL : -ENOMEM);
+	}
+	rc = qmp_execute(q, "x-query-virtio-queue-status", args, &ret, timeout_ms);
+	if (rc)
+		return rc;
+	v = json_object_get(ret, "used-idx");
+	if (!json_is_integer(v)) {
+		json_decref(ret);
+		return decode_failed(q, "x-query-virtio-queue-status", -EPROTO, "no used-idx");
+	}
+	*used = (uint16_t)json_integer_value(v);
+	json_decref(ret);
+	return 0;
+}

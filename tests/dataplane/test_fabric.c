@@ -234,11 +234,16 @@ static void test_migration_steps_and_activation_by_fast_path(void **state)
 	assert_int_equal(fabric_endpoint_step(env->fab, &gone, FAB_STEP_BEGIN_FORWARDING, &begin), 0);
 	assert_int_equal(dummy_endpoint(&env->be, &gone)->state, FAB_EP_FORWARDING);
 	assert_int_equal(dummy_endpoint(&env->be, &gone)->vtep, HOST_B);
-	assert_int_equal(env->be.ports[1].bound, FAB_EP_ABSENT);
+	/* The VM's port stays bound, as FORWARDING, for what the VM sends until QEMU pauses
+	 * it; no other endpoint may take it meanwhile. */
+	assert_int_equal(env->be.ports[1].bound, FAB_EP_FORWARDING);
+	assert_int_equal(fabric_port_owner(env->fab, 1), fabric_endpoint_slot(env->fab, &gone));
 	assert_int_equal(fabric_endpoint_step(env->fab, &gone, FAB_STEP_END_FORWARDING,
 					      &(struct fab_endpoint){.generation = 5}),
 			 0);
 	assert_int_equal(dummy_endpoint(&env->be, &gone)->state, FAB_EP_REMOTE);
+	assert_int_equal(env->be.ports[1].bound, FAB_EP_ABSENT);
+	assert_int_equal(fabric_port_owner(env->fab, 1), -ENOENT);
 	/* The API's own changes are events too: LOCAL -> FORWARDING -> REMOTE. */
 	memset(&seen, 0, sizeof(seen));
 	assert_int_equal(fabric_poll(env->fab, record_event, &seen), 2);

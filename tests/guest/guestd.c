@@ -80,9 +80,14 @@ static int bound_socket(int type, uint16_t port)
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (type == SOCK_DGRAM) {
-		int buf = 4 << 20;
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+		/* Past net.core.rmem_max (guestd runs as root): a TCG guest stalls for tens of
+		 * milliseconds at times, and a held queue is released in one burst; both must
+		 * fit in the socket rather than be dropped by the guest's kernel. */
+		int buf = 16 << 20;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	}
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
 				.sin_addr.s_addr = htonl(INADDR_ANY)};

@@ -17,6 +17,10 @@
 #       --user-net       NIC on -netdev user instead of a tap (no host side)
 #       --no-net         no NIC at all
 #       --mac MAC        the NIC's MAC (default 52:54:00:12:34:56)
+#       --nic-opts OPTS  more virtio-net-pci properties, e.g. "csum=off,host_tso4=off"
+#       --no-offload     the guest computes every checksum and segment itself (csum,
+#                        TSO, UFO, ECN off): needed when a DPDK af_packet port reads the
+#                        tap, which does not carry the partial checksums of offloads
 #       --ip ADDR/LEN    guest eth0 address (kernel command line vmf.ip=)
 #       --gw ADDR        guest default route (vmf.gw=)
 #       --mtu N          guest eth0 MTU (vmf.mtu=)
@@ -61,7 +65,7 @@ READY='vmf-guest: ready'
 
 mode=start dir='' name=guest netns='' tap='' net=tap mac=52:54:00:12:34:56 ip='' gw='' mtu='' append=''
 mem=256 smp=1 accel=${VMF_ACCEL:-auto} cpu=${VMF_CPU:-} machine=${VMF_MACHINE:-pc} tcg_thread=''
-exact_mem=0 incoming=0 wait_s=90 image=${VMF_GUEST_IMAGE:-/tmp/vmf-guest-image}
+exact_mem=0 incoming=0 nic_opts='' wait_s=90 image=${VMF_GUEST_IMAGE:-/tmp/vmf-guest-image}
 extra=()
 
 usage() {
@@ -97,6 +101,8 @@ while [ $# -gt 0 ]; do
 	-M | --machine) machine=${2:?} && shift ;;
 	--tcg-thread) tcg_thread=${2:?} && shift ;;
 	--incoming) incoming=1 ;;
+	--nic-opts) nic_opts+=",${2:?}" && shift ;;
+	--no-offload) nic_opts+=",csum=off,guest_csum=off,host_tso4=off,host_tso6=off,host_ecn=off,host_ufo=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off" ;;
 	--wait) wait_s=${2:?} && shift ;;
 	-i | --image) image=${2:?} && shift ;;
 	--qemu-arg) extra+=("${2?}") && shift ;;
@@ -268,7 +274,7 @@ tap)
 	fi
 	"${in_ns[@]}" ip link set "$tap" up
 	netargs=(-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no,vhost=off"
-		-device "virtio-net-pci,netdev=n0,mac=$mac")
+		-device "virtio-net-pci,netdev=n0,mac=$mac$nic_opts")
 	;;
 user) netargs=(-netdev user,id=n0 -device "virtio-net-pci,netdev=n0,mac=$mac") ;;
 none) ;;
