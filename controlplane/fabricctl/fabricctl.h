@@ -11,7 +11,7 @@
 /* Exit codes scripts can rely on. */
 enum {
 	EXIT_OK = 0,
-	EXIT_REFUSED = 1, /* the agent answered with an error */
+	EXIT_REFUSED = 1, /* the agent answered with an error, or the operation failed */
 	EXIT_USAGE = 2,   /* the command line is wrong */
 	EXIT_UNREACHABLE = 3, /* no agent answered */
 };
@@ -30,6 +30,7 @@ struct ctl_command {
 	const char *args;
 	const char *help;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
+	const char *details; /* what --help adds after the summary, or NULL */
 };
 
 /* Connects on first use. Returns 0 or prints why and returns EXIT_UNREACHABLE. */
@@ -40,8 +41,20 @@ int ctl_fail(const char *what, const struct rpc_result *res);
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A JSON string literal. */
 void json_string(FILE *out, const char *s);
+/* A protobuf-c message as one JSON object (no newline): every field under its .proto
+ * name, enums by their value names without the enum's prefix, null for NULL. */
+void json_message(FILE *out, const ProtobufCMessage *msg);
+/* An enum value's name without the enum's prefix ("COMPLETED" for
+ * MIGRATION_PHASE_COMPLETED), or NULL for a value the descriptor does not know. */
+const char *enum_short_name(const ProtobufCEnumDescriptor *desc, int value);
+/* A count in at most 6 characters: 1234, 12.3K, 45.6M, 7.8G. */
+void human_count(uint64_t v, char *out, size_t len);
 /* Exact-match option parsing: returns the value of --name or NULL; advances *i. */
 bool opt_is(const char *arg, const char *name);
+/* Parses `value`, the decimal number given to option `opt` of command `cmd`, into *out
+ * if it is in [min, max]. Returns 0, or prints a usage error and returns EXIT_USAGE. */
+int opt_u64(const char *cmd, const char *opt, const char *value, uint64_t min, uint64_t max,
+	    uint64_t *out);
 
 int cmd_flows(struct ctl *ctl, int argc, char **argv);
 int cmd_endpoints(struct ctl *ctl, int argc, char **argv);

@@ -42,7 +42,7 @@ static int row_cmp(const void *a, const void *b)
 	return strcmp(x->mac, y->mac);
 }
 
-static void human_count(uint64_t v, char *out, size_t len)
+void human_count(uint64_t v, char *out, size_t len)
 {
 	if (v < 10000)
 		snprintf(out, len, "%llu", (unsigned long long)v);

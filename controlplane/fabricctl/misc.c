@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* fabricctl stats, watch, health, migrate and migrations. */
+/* fabricctl stats, watch and health. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,51 +148,5 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	rpc_client_stream_close(st);
 	if (r < 0)
 		return ctl_fail("watch", &res);
-	return EXIT_OK;
-}
-
-int cmd_migrate(struct ctl *ctl, int argc, char **argv)
-{
-	Fabric__V1__StartMigrationRequest req = FABRIC__V1__START_MIGRATION_REQUEST__INIT;
-	ProtobufCMessage *resp;
-	struct rpc_result res;
-	int ret;
-
-	if (argc < 3 || argv[0][0] == '-' || !opt_is(argv[1], "to"))
-		return ctl_usage_error("migrate needs: VM --to HOST (fabricctl migrate --help)");
-	for (int i = 3; i < argc; i++) {
-		if (opt_is(argv[i], "json"))
-			ctl->json = true;
-		else
-			return ctl_usage_error("migrate: unexpected '%s'", argv[i]);
-	}
-	ret = ctl_connect(ctl);
-	if (ret)
-		return ret;
-	req.vm_name = argv[0];
-	req.target_host_name = argv[2];
-	if (rpc_client_unary(ctl->client, "/fabric.v1.Agent/StartMigration", &req.base,
-			     &fabric__v1__start_migration_response__descriptor, &resp, ctl->timeout_ms,
-			     &res))
-		return ctl_fail("migrate", &res);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	printf("migration of %s to %s started\n", argv[0], argv[2]);
-	return EXIT_OK;
-}
-
-int cmd_migrations(struct ctl *ctl, int argc, char **argv)
-{
-	Fabric__V1__ListMigrationsRequest req = FABRIC__V1__LIST_MIGRATIONS_REQUEST__INIT;
-	ProtobufCMessage *resp;
-	struct rpc_result res;
-	int ret = only_json("migrations", argc, argv, ctl, NULL);
-
-	if (ret)
-		return ret;
-	if (rpc_client_unary(ctl->client, "/fabric.v1.Agent/ListMigrations", &req.base,
-			     &fabric__v1__list_migrations_response__descriptor, &resp, ctl->timeout_ms,
-			     &res))
-		return ctl_fail("migrations", &res);
-	protobuf_c_message_free_unpacked(resp, NULL);
 	return EXIT_OK;
 }
