@@ -103,21 +103,25 @@ cmd_test() {
 cmd_demo() {
 	setup
 	build_plain
-	say "demo: a VM's network moves between two hosts under a UDP stream"
+	say "demo: a QEMU guest live-migrates between hosts under a client's stream"
 	cat <<'TXT'
-Two hosts (network namespaces on an underlay link), each running fabricd on af_packet
-ports, and VMs (namespaces behind veths). A client on host A streams 6000 UDP datagrams
-to VM X while X moves from A to B with vmfabric's cutover: B holds X's frames
-(INCOMING), A tunnels every frame for X to B (FORWARDING), X announces itself on B
-(gratuitous ARP) and B releases what it held, in order, then A stops forwarding.
-The demo prints both hosts' flow tables and the stream's figures: nothing lost,
-nothing duplicated.
+Three hosts (network namespaces on an underlay bridge and a management bridge), each
+running fabricd on af_packet ports. A real guest (Debian's kernel, a busybox initramfs,
+guestd) runs under QEMU on host A behind a tap; a client behind host C streams 5000 UDP
+datagrams a second to it and holds a TCP connection open.
 
-The QEMU live migration on top of this (memory and CPU state moved by the migration
-driver, the fabric's cutover timed to QEMU's switchover) lands with the migration
-driver; this is the fabric half, with real fast paths.
+1. `fabricctl migrate vm1 --to B`: fabricd on A prepares B over gRPC with mutual TLS
+   (B's QEMU listens, B holds the guest's frames), runs QEMU's pre-copy, flips the
+   guest's endpoint to FORWARDING before the guest pauses, lets QEMU finish; B activates
+   the guest when it resumes and releases what it held, in order. Nothing is lost.
+2. The baseline: the guest moves back with QEMU alone, the fabric told only after QEMU
+   completed, as a fabric without a cutover service would be. It loses packets.
+3. A failure: the target QEMU is killed during pre-copy; the guest keeps running on A,
+   and the fabric is as it was.
+The demo prints the migration's timeline, QEMU's figures, the stream's figures and the
+counters of every host.
 TXT
-	tests/netns/test_two_hosts_migration.sh build/plain/controlplane/fabricd/fabricd \
+	tests/migrate/test_e2e_migration.sh build/plain/controlplane/fabricd/fabricd \
 		build/plain/controlplane/fabricctl/fabricctl
 }
 

@@ -31,6 +31,7 @@ struct mig {
 	bool stop_sent;         /* source: the driver paused the VM (QMP stop) */
 	bool flip_started;      /* source: flip_fast_path() ran */
 	bool flipped_by_handler;
+	bool qemu_stopped;      /* source: a STOP event was read */
 	char nics[4][QMP_QOM_PATH_MAX]; /* source: the VM's virtio-net devices */
 	size_t n_nics;
 	bool cancel_requested;  /* source: by the operator */
@@ -43,6 +44,7 @@ struct mig {
 	unsigned int stalled_passes;
 	unsigned int escalation; /* 0 none, 1 throttled harder, 2 post-copy */
 	uint64_t logged_pass;
+	int64_t pass_us[3]; /* QEMU's times of the last three MIGRATION_PASS events */
 	/* completion */
 	unsigned int final_queries;  /* source: re-queries for QEMU's final figures */
 	bool final_stats_done;
@@ -490,6 +492,8 @@ static bool on_source_event(struct qmp *q, const struct qmp_event *ev, void *opa
 	unsigned int failed;
 
 	(void)q;
+	if (ev->kind == QMP_EVENT_STOP)
+		m->qemu_stopped = true;
 	if (ev->kind == QMP_EVENT_STOP && m->r.phase == MIG_PHASE_PRECOPY && !m->flipped &&
 	    !m->flip_started) {
 		flip_fast_path(m->d, m, &failed);
@@ -571,6 +575,29 @@ static void drain_port(struct mig_driver *d, struct mig *m)
 	      (mono_ns() - t0) / 1e6, stable < 3 ? " (still taking them: pausing anyway)" : "");
 }
 
+/* The driver's own switchover: flip, let the VM take what is on its port, pause it. */
+static void switch_now(struct mig_driver *d, struct mig *m, const char *why)
+{
+	int ret;
+
+	if (flip(d, m, why) < 0)
+		return;
+	drain_port(d, m);
+	if (m->qemu_stopped) /* QEMU paused it meanwhile */
+		return;
+	ret = qmp_stop(m->qmp, qto(d));
+	if (ret) {
+		char reason[300];
+
+		snprintf(reason, sizeof(reason), "QEMU did not pause the VM for the switchover: %s",
+			 qmp_last_error(m->qmp));
+		qmp_migrate_cancel(m->qmp, qto(d));
+		source_stop_here(d, m, MIG_PHASE_FAILED, reason);
+		return;
+	}
+	m->stop_sent = true;
+}
+
 /*
  * The driver's switchover decision, at each look at pre-copy: once the bytes left (and
  * those the guest dirties meanwhile) can be sent within the downtime budget, flip the
@@ -585,7 +612,6 @@ static void maybe_switch(struct mig_driver *d, struct mig *m)
 	uint64_t budget = m->r.opt.downtime_limit_ms ? m->r.opt.downtime_limit_ms : 300;
 	unsigned int every = d->cfg.query_interval_ms ? d->cfg.query_interval_ms : 20;
 	uint64_t left, predicted_ms;
-	int ret;
 
 	if (m->flipped || q->passes < 2 || q->throughput == 0)
 		return;
@@ -601,25 +627,44 @@ static void maybe_switch(struct mig_driver *d, struct mig *m)
 	}
 	if (predicted_ms > budget)
 		return;
-	if (flip(d, m, "the driver's switchover") < 0)
-		return;
-	drain_port(d, m);
-	ret = qmp_stop(m->qmp, qto(d));
-	if (ret) {
-		char reason[300];
-
-		snprintf(reason, sizeof(reason), "QEMU did not pause the VM for the switchover: %s",
-			 qmp_last_error(m->qmp));
-		qmp_migrate_cancel(m->qmp, qto(d));
-		source_stop_here(d, m, MIG_PHASE_FAILED, reason);
-		return;
-	}
-	m->stop_sent = true;
+	switch_now(d, m, "the driver's switchover");
 	logf_(d, m, "switchover: %llu bytes left after pass %llu, dirtying %llu B/s, sending %llu "
-		    "B/s: about %llu ms to send, within the %llu ms budget; VM paused",
+		    "B/s: about %llu ms to send, within the %llu ms budget",
 	      (unsigned long long)q->bytes_remaining, (unsigned long long)q->passes,
 	      (unsigned long long)q->dirty_rate, (unsigned long long)q->throughput,
 	      (unsigned long long)predicted_ms, (unsigned long long)budget);
+}
+
+/*
+ * The same decision from QEMU's MIGRATION_PASS events alone, which arrive at once where a
+ * query-migrate may wait long for QEMU's main loop: the time a pass takes is about the
+ * time its bytes take to send, and passes shrink by about the same ratio each time, so
+ * the pass starting now should take d(n-1)^2 / d(n-2). If that fits the budget, this
+ * pass is the last.
+ */
+static void maybe_switch_on_pass(struct mig_driver *d, struct mig *m, const struct qmp_event *ev)
+{
+	uint64_t budget = m->r.opt.downtime_limit_ms ? m->r.opt.downtime_limit_ms : 300;
+	int64_t d1, d2;
+	uint64_t predicted_ms;
+
+	m->pass_us[0] = m->pass_us[1];
+	m->pass_us[1] = m->pass_us[2];
+	m->pass_us[2] = ev->qemu_time_us;
+	if (m->flipped || ev->pass < 3 || !m->pass_us[0])
+		return;
+	d1 = m->pass_us[1] - m->pass_us[0];
+	d2 = m->pass_us[2] - m->pass_us[1];
+	if (d1 <= 0 || d2 <= 0 || d2 >= d1)
+		return; /* not shrinking: the convergence policy's business */
+	predicted_ms = (uint64_t)(d2 * d2 / d1) / 1000;
+	if (predicted_ms > budget)
+		return;
+	logf_(d, m, "pass %lld began; the last two took %.1f and %.1f ms, so this one should take "
+		    "about %llu ms: within the %llu ms budget",
+	      (long long)ev->pass, d1 / 1e3, d2 / 1e3, (unsigned long long)predicted_ms,
+	      (unsigned long long)budget);
+	switch_now(d, m, "the driver's switchover, on QEMU's pass event");
 }
 
 /* QEMU waits at pre-switchover with the VM paused: the fast path forwards already (or now);
@@ -678,6 +723,8 @@ static void source_event(struct mig_driver *d, struct mig *m, const struct qmp_e
 	if (ev->kind == QMP_EVENT_MIGRATION_PASS) {
 		/* A new pass: QEMU just counted what is left; look now, not at the next tick. */
 		m->next_query_ns = 0;
+		if (m->r.phase == MIG_PHASE_PRECOPY)
+			maybe_switch_on_pass(d, m, ev);
 		return;
 	}
 	if (ev->kind != QMP_EVENT_MIGRATION)
@@ -1008,10 +1055,11 @@ int mig_start(struct mig_driver *d, const struct mig_request *req, const struct 
 	m->migrate_started = true;
 	m->precopy_start_ns = wall_ns();
 	enter(m, MIG_PHASE_PRECOPY);
-	logf_(d, m, "pre-copy to %s (%s) started, generation %llu, downtime limit %llu ms, "
+	logf_(d, m, "pre-copy to %s (%s) started, generation %llu, blackout budget %llu ms, "
 		    "auto-converge %s, post-copy %s, deadline %llu ms",
 	      r->target_host, r->uri, (unsigned long long)gen,
-	      (unsigned long long)r->opt.downtime_limit_ms, r->opt.auto_converge ? "on" : "off",
+	      (unsigned long long)(r->opt.downtime_limit_ms ? r->opt.downtime_limit_ms : 300),
+	      r->opt.auto_converge ? "on" : "off",
 	      r->opt.allow_post_copy ? "allowed" : "off",
 	      (unsigned long long)r->opt.switchover_timeout_ms);
 	return 0;
