@@ -571,7 +571,7 @@ static void drain_port(struct mig_driver *d, struct mig *m)
 		}
 		stable = same ? stable + 1 : 0;
 	}
-	logf_(d, m, "the VM took %u more frames from its port in %.1f ms after the cutover%s", moved,
+	logf_(d, m, "the VM took %u more frames from its port in %.1f ms after the cutover%s; pausing it", moved,
 	      (mono_ns() - t0) / 1e6, stable < 3 ? " (still taking them: pausing anyway)" : "");
 }
 
@@ -685,6 +685,7 @@ static void switchover(struct mig_driver *d, struct mig *m)
 		return;
 	}
 	m->continued = true;
+	logf_(d, m, "QEMU waited at pre-switchover; let go (migrate-continue)");
 }
 
 /* QEMU says the migration failed or was cancelled. */
@@ -1169,6 +1170,8 @@ static void target_event(struct mig_driver *d, struct mig *m, const struct qmp_e
 		 * paused (it was not running when its state was sent): start it. */
 		if (qmp_cont(m->qmp, qto(d)) != 0)
 			logf_(d, m, "could not start the VM here: %s", qmp_last_error(m->qmp));
+		else
+			logf_(d, m, "the incoming migration completed; VM started (cont)");
 	}
 	else if (ev->migration_status == QMP_MIGRATION_FAILED ||
 		 ev->migration_status == QMP_MIGRATION_CANCELLED) {
