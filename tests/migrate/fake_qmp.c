@@ -26,6 +26,7 @@ enum step_kind {
 	STEP_GARBAGE,
 	STEP_PARTIAL,
 	STEP_MATCH_IDS,
+	STEP_HOLD,
 };
 
 struct step {
@@ -60,6 +61,13 @@ struct fake_qmp {
 	size_t in_len;
 
 	char err[1024]; /* the first discrepancy; "" if none */
+
+	/* `!hold` steps: the replay thread waits for the test's releases. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int holds;    /* hold steps reached */
+	unsigned int releases; /* fake_qmp_release() calls */
+	bool ended;            /* the replay thread is done */
 };
 
 __attribute__((format(printf, 2, 3))) static int discrepancy(struct fake_qmp *f,
@@ -90,6 +98,8 @@ static void free_fake(struct fake_qmp *f)
 	}
 	free(f->ids);
 	free(f->steps);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
 
@@ -158,6 +168,8 @@ static int parse_line(struct fake_qmp *f, char *line, int line_no, const char *t
 		st.kind = STEP_PARTIAL;
 	} else if (strcmp(word, "!match-ids") == 0) {
 		st.kind = STEP_MATCH_IDS;
+	} else if (strcmp(word, "!hold") == 0) {
+		st.kind = STEP_HOLD;
 	} else {
 		snprintf(err, err_len, "%s:%d: unknown step \"%s\"", f->source, line_no, word);
 		return -1;
@@ -204,6 +216,8 @@ int fake_qmp_parse(struct fake_qmp **out, const char *text, const char *tag, cha
 	}
 	if (!f->source[0])
 		snprintf(f->source, sizeof(f->source), "script");
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
 	f->listen_fd = -1;
 	f->fd = -1;
 	/* strtok_r would merge empty lines and lose line numbers; split by hand. */
@@ -431,9 +445,60 @@ static int step_expect(struct fake_qmp *f, const struct step *st)
 	return 0;
 }
 
-static void *replay(void *arg)
+static struct timespec deadline_in(int ms)
 {
-	struct fake_qmp *f = arg;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+static int step_hold(struct fake_qmp *f, const struct step *st)
+{
+	struct timespec until = deadline_in(FAKE_QMP_TIMEOUT_MS);
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	f->holds++;
+	pthread_cond_broadcast(&f->cond);
+	while (f->releases < f->holds && rc == 0)
+		rc = pthread_cond_timedwait(&f->cond, &f->lock, &until);
+	pthread_mutex_unlock(&f->lock);
+	if (rc)
+		return discrepancy(f, "%s:%d: the test did not release the hold within %d ms",
+				   f->source, st->line_no, FAKE_QMP_TIMEOUT_MS);
+	return 0;
+}
+
+void fake_qmp_release(struct fake_qmp *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->releases++;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+int fake_qmp_wait_hold(struct fake_qmp *f, int timeout_ms)
+{
+	struct timespec until = deadline_in(timeout_ms);
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->ended && f->holds <= f->releases && rc == 0)
+		rc = pthread_cond_timedwait(&f->cond, &f->lock, &until);
+	rc = f->holds > f->releases ? 0 : f->ended ? -EPIPE : -ETIMEDOUT;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static void replay_steps(struct fake_qmp *f)
+{
 	bool closed = false;
 	char line[1 << 16];
 
@@ -442,12 +507,12 @@ static void *replay(void *arg)
 
 		if (poll(&p, 1, FAKE_QMP_TIMEOUT_MS) <= 0) {
 			discrepancy(f, "no client connected within %d ms", FAKE_QMP_TIMEOUT_MS);
-			return NULL;
+			return;
 		}
 		f->fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (f->fd < 0) {
 			discrepancy(f, "accept: %s", strerror(errno));
-			return NULL;
+			return;
 		}
 	}
 	for (size_t i = 0; i < f->n_steps && !closed; i++) {
@@ -478,11 +543,14 @@ static void *replay(void *arg)
 		case STEP_MATCH_IDS:
 			f->match_ids = true;
 			break;
+		case STEP_HOLD:
+			rc = step_hold(f, st);
+			break;
 		}
 		if (rc < 0) {
 			/* Off script: hang up, as a confused QEMU would not. */
 			shutdown(f->fd, SHUT_RDWR);
-			return NULL;
+			return;
 		}
 	}
 	/* The script is done: the client should only close now. */
@@ -504,6 +572,17 @@ static void *replay(void *arg)
 		}
 	}
 	shutdown(f->fd, SHUT_RDWR);
+}
+
+static void *replay(void *arg)
+{
+	struct fake_qmp *f = arg;
+
+	replay_steps(f);
+	pthread_mutex_lock(&f->lock);
+	f->ended = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
 	return NULL;
 }
 

@@ -13,6 +13,8 @@
  *   TAG !garbage TEXT    send TEXT and a line end, verbatim
  *   TAG !partial TEXT    send TEXT without a line end (the rest of a message may follow)
  *   TAG !match-ids       from here on, compare command ids too
+ *   TAG !hold            wait until the test calls fake_qmp_release() (a point where
+ *                        the test looks at the client before QEMU says more)
  *
  * TAG names the monitor ("src", "dst", "vm"); a script file may interleave several, and
  * each fake serves one (untagged lines belong to every monitor). Commands are compared as
@@ -57,6 +59,14 @@ int fake_qmp_start_unix(struct fake_qmp *f, const char *path);
  * then frees `f` (started or not). Returns 0 when the client did exactly what the script
  * expects, -1 otherwise with the first discrepancy in err. */
 int fake_qmp_finish(struct fake_qmp *f, char *err, size_t err_len);
+
+/* Lets a replay waiting at a `!hold` step go on (a release given early is kept for the
+ * next hold). */
+void fake_qmp_release(struct fake_qmp *f);
+
+/* Waits up to `timeout_ms` until the replay waits at a `!hold` step not yet released.
+ * Returns 0; -ETIMEDOUT; -EPIPE when the replay ended (its script done, or off script). */
+int fake_qmp_wait_hold(struct fake_qmp *f, int timeout_ms);
 
 /* ---- looking things up in a recording (for encode/decode tests) ---- */
 
