@@ -356,11 +356,13 @@ static void tell_target_abort(struct mig_driver *d, struct mig *m, const char *r
 static void source_stop_here(struct mig_driver *d, struct mig *m, uint8_t phase,
 			     const char *reason)
 {
-	/* QEMU resumes a VM it paused itself; one the driver paused, the driver resumes. */
+	/* The endpoints first, so that frames arriving meanwhile wait on the VM's port (read
+	 * when it resumes) rather than go to a target that drops them. Then the VM: QEMU
+	 * resumes one it paused itself; one the driver paused, the driver resumes. */
+	source_take_back(d, m);
 	if (m->stop_sent && m->qmp && qmp_cont(m->qmp, qto(d)) != 0)
 		logf_(d, m, "could not resume the VM here: %s", qmp_last_error(m->qmp));
 	m->stop_sent = false;
-	source_take_back(d, m);
 	tell_target_abort(d, m, reason);
 	finish(d, m, phase, "%s", reason);
 }
@@ -603,8 +605,8 @@ static void switch_now(struct mig_driver *d, struct mig *m, const char *why)
  * those the guest dirties meanwhile) can be sent within the downtime budget, flip the
  * fast path first and pause the VM right after, so that no frame is delivered to a VM
  * that no longer reads its port (a tap's queue is not migrated); QEMU then sends what is
- * left and waits at pre-switchover. QEMU's own downtime-limit is kept at 0 so that it
- * does not stop the VM first; if it does anyway, the STOP event flips at once.
+ * left and waits at pre-switchover. QEMU's own downtime-limit is kept at 1 ms so that it
+ * rarely stops the VM first; if it does anyway, the STOP event flips at once.
  */
 static void maybe_switch(struct mig_driver *d, struct mig *m)
 {
@@ -627,12 +629,12 @@ static void maybe_switch(struct mig_driver *d, struct mig *m)
 	}
 	if (predicted_ms > budget)
 		return;
-	switch_now(d, m, "the driver's switchover");
 	logf_(d, m, "switchover: %llu bytes left after pass %llu, dirtying %llu B/s, sending %llu "
 		    "B/s: about %llu ms to send, within the %llu ms budget",
 	      (unsigned long long)q->bytes_remaining, (unsigned long long)q->passes,
 	      (unsigned long long)q->dirty_rate, (unsigned long long)q->throughput,
 	      (unsigned long long)predicted_ms, (unsigned long long)budget);
+	switch_now(d, m, "the driver's switchover");
 }
 
 /*
