@@ -18,6 +18,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
 #include "driver.h"
 #include "qmp.h"
 
@@ -318,6 +322,57 @@ static bool valid_name(const char *s)
 }
 
 /* ---- source ---- */
+
+/*
+ * Lowers the priority of QEMU's migration thread ("live_migration", found through the
+ * monitor socket's peer, which is QEMU): the switchover depends on QMP answering quickly,
+ * and QEMU's main loop, which answers QMP and reads the VM's tap, must not starve behind
+ * the thread that copies memory. Best effort: a QEMU in another PID namespace or a
+ * thread not found is left as it is.
+ */
+static void yield_migration_thread(struct mig_driver *d, struct mig *m)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char path[64], comm[32];
+	DIR *dir;
+	struct dirent *de;
+
+	if (getsockopt(qmp_fd(m->qmp), SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)cred.pid);
+	for (int tries = 0; tries < 50; tries++) {
+		dir = opendir(path);
+		if (!dir)
+			return;
+		while ((de = readdir(dir)) != NULL) {
+			char cpath[400];
+			FILE *f;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(cpath, sizeof(cpath), "%s/%s/comm", path, de->d_name);
+			f = fopen(cpath, "r");
+			if (!f)
+				continue;
+			if (fgets(comm, sizeof(comm), f) && strncmp(comm, "live_migration", 14) == 0) {
+				int tid = atoi(de->d_name);
+
+				fclose(f);
+				closedir(dir);
+				if (setpriority(PRIO_PROCESS, (id_t)tid, 10) == 0)
+					logf_(d, m, "QEMU's migration thread (%d) runs at nice 10 so that QMP "
+						    "stays responsive", tid);
+				return;
+			}
+			fclose(f);
+		}
+		closedir(dir);
+		struct timespec pause = {0, 2000000};
+
+		nanosleep(&pause, NULL);
+	}
+}
 
 /* Moves every endpoint of `m` back to LOCAL on its source port at g+1 (g the migration's
  * generation): the VM runs here, and the target points back here at the same generation. */
@@ -1056,6 +1111,7 @@ int mig_start(struct mig_driver *d, const struct mig_request *req, const struct 
 		return -EIO;
 	}
 	m->migrate_started = true;
+	yield_migration_thread(d, m);
 	m->precopy_start_ns = wall_ns();
 	enter(m, MIG_PHASE_PRECOPY);
 	logf_(d, m, "pre-copy to %s (%s) started, generation %llu, blackout budget %llu ms, "

@@ -286,7 +286,7 @@ cmdline="console=ttyS0 quiet"
 [ -n "$mtu" ] && cmdline+=" vmf.mtu=$mtu"
 [ -n "$append" ] && cmdline+=" $append"
 
-qemu=("$QEMU" -name "$name" -nodefaults -machine "$machine" -accel "$accel_opt" -cpu "$cpu"
+qemu=("$QEMU" -name "$name,debug-threads=on" -nodefaults -machine "$machine" -accel "$accel_opt" -cpu "$cpu"
 	-m "$qemu_mem" -smp "$smp" -display none -monitor none -serial "file:$base.serial"
 	-kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$cmdline"
 	"${netargs[@]}" -qmp "unix:$base.qmp,server=on,wait=off" -pidfile "$base.pid")

@@ -19,7 +19,7 @@ GEN=1 # the generation every host holds for the guest's endpoint
 # downtime limit), bandwidth not limited (QEMU's default is 128 MiB/s); the baseline gets
 # the same from guestctl.py. A smaller budget shortens the blackout but lets QEMU 7.2
 # reach its own switchover first at times (README.md, "Who decides the switchover").
-MIGRATE_OPTS=${MIGRATE_OPTS:---max-bandwidth 10000000000}
+MIGRATE_OPTS=${MIGRATE_OPTS:---max-bandwidth 40000000}
 BASELINE_OPTS=${BASELINE_OPTS:---downtime-ms 300}
 declare -A HOST_INDEX=([A]=1 [B]=2 [C]=3)
 
