@@ -312,6 +312,7 @@ class Env:
                "--file-prefix", file_prefix, "--log-level", "*:warning", "--",
                "--vtep", vtep, "--uplink", "net_null0",
                "--vm-port", "vm1:100:net_null1", "--vm-port", "vm2:100:net_null2",
+               "--vm-port", "vm3:100:net_null3",
                "--listen", "unix:" + listen, "--host-name", "host-" + tag] + list(extra)
         log = open(self.path("fabricd-%s.log" % tag), "w+")
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -667,8 +668,13 @@ def t_list_flows(ag):
                                                       generation=2, target_vtep="192.0.2.90"))
     ok("setup: PrepareIncoming on vm2",
        lambda: ag.prepare(vni=100, mac="02:00:00:00:04:02", generation=1, port_name="vm2"))
-    ok("setup: LOCAL on vm1 again",
-       lambda: ag.upsert(ep(100, "02:00:00:00:04:03", LOCAL, 1, port="vm1")))
+    # The port a VM left stays its own while it forwards (it still sends from there
+    # until QEMU pauses it): another endpoint cannot take it yet.
+    expect("a FORWARDING endpoint's port is not free -> FAILED_PRECONDITION",
+           lambda: ag.upsert(ep(100, "02:00:00:00:04:03", LOCAL, 1, port="vm1")),
+           SC.FAILED_PRECONDITION, "vm1")
+    ok("setup: LOCAL on vm3",
+       lambda: ag.upsert(ep(100, "02:00:00:00:04:03", LOCAL, 1, port="vm3")))
     all_rows, pages = ag.list_flows()
     check("ListFlows without filters: one or more pages, none over 1024 rows",
           pages and all(n <= 1024 for n in pages), pages)
@@ -691,7 +697,7 @@ def t_list_flows(ag):
     check("ListFlows mac= in upper case matches; INCOMING on vm2",
           len(rows) == 1 and rows[0].state == INCOMING and rows[0].port_name == "vm2", rows)
     rows, _ = ag.list_flows(vni=100, mac="02:00:00:00:04:03", state=LOCAL)
-    check("ListFlows vni+mac+state together", len(rows) == 1 and rows[0].port_name == "vm1", rows)
+    check("ListFlows vni+mac+state together", len(rows) == 1 and rows[0].port_name == "vm3", rows)
     rows, pages = ag.list_flows(vni=100, mac="02:00:00:00:04:03", state=REMOTE)
     check("ListFlows with filters matching nothing: no rows", rows == [], rows)
     rows, _ = ag.list_flows(vni=999, mac="02:00:00:00:04:03")
@@ -918,17 +924,40 @@ def t_migration(ag):
         ok("migration cleanup: DeleteEndpoint %s" % mac, lambda: ag.delete(100, mac, gen))
 
 
-def t_unimplemented(ag):
-    for m, resp, req in (
-            ("StartMigration", A.StartMigrationResponse,
-             A.StartMigrationRequest(vm_name="vm-a", target_host_name="h2",
-                                     target_migration_uri="tcp:192.0.2.12:49152")),
-            ("GetMigration", M.GetMigrationResponse, M.GetMigrationRequest(migration_id="m1")),
-            ("ListMigrations", M.ListMigrationsResponse, M.ListMigrationsRequest()),
-            ("CancelMigration", M.CancelMigrationResponse,
-             M.CancelMigrationRequest(migration_id="m1"))):
-        expect("%s -> UNIMPLEMENTED (no migration driver yet)" % m,
-               lambda: ag.unary(m, resp, req), SC.UNIMPLEMENTED, max_s=2)
+def t_migration_rpcs(ag):
+    # The driver's RPCs without a QEMU: what a caller gets for bad or unknown requests.
+    expect("StartMigration without target_vtep -> INVALID_ARGUMENT naming it",
+           lambda: ag.unary("StartMigration", A.StartMigrationResponse,
+                            A.StartMigrationRequest(vm_name="vm-a", target_host_name="h2",
+                                                    target_migration_uri="tcp:192.0.2.12:49152")),
+           SC.INVALID_ARGUMENT, "target_vtep", max_s=2)
+    expect("StartMigration of a VM with no local endpoint -> NOT_FOUND naming the VM",
+           lambda: ag.unary("StartMigration", A.StartMigrationResponse,
+                            A.StartMigrationRequest(vm_name="vm-a", target_host_name="h2",
+                                                    target_vtep="192.0.2.12",
+                                                    target_agent_address="192.0.2.12:7411",
+                                                    target_migration_uri="tcp:192.0.2.12:49152")),
+           SC.NOT_FOUND, "vm-a", max_s=2)
+    expect("StartMigration with a bad URI -> INVALID_ARGUMENT naming it",
+           lambda: ag.unary("StartMigration", A.StartMigrationResponse,
+                            A.StartMigrationRequest(vm_name="vm-a", target_host_name="h2",
+                                                    target_vtep="192.0.2.12",
+                                                    target_agent_address="192.0.2.12:7411",
+                                                    target_migration_uri="http://x")),
+           SC.INVALID_ARGUMENT, "target_migration_uri", max_s=2)
+    expect("GetMigration of an unknown ID -> NOT_FOUND",
+           lambda: ag.unary("GetMigration", M.GetMigrationResponse,
+                            M.GetMigrationRequest(migration_id="m1")), SC.NOT_FOUND, "m1", max_s=2)
+    ok("ListMigrations on a host that migrated nothing: empty",
+       lambda: ag.unary("ListMigrations", M.ListMigrationsResponse, M.ListMigrationsRequest()))
+    expect("CancelMigration of an unknown ID -> NOT_FOUND",
+           lambda: ag.unary("CancelMigration", M.CancelMigrationResponse,
+                            M.CancelMigrationRequest(migration_id="m1")), SC.NOT_FOUND, "m1",
+           max_s=2)
+    expect("PrepareIncoming with an incoming URI but no migration_id -> INVALID_ARGUMENT",
+           lambda: ag.prepare(vni=100, mac="02:00:00:00:04:09", generation=1, port_name="vm2",
+                              vm_name="vm-a", incoming_migration_uri="tcp:0.0.0.0:49152"),
+           SC.INVALID_ARGUMENT, "migration_id", max_s=2)
 
 
 def t_watch(ag):
@@ -1473,9 +1502,9 @@ def t_mtls(srv):
     call = reader.watch(timeout=0.5)
     expect("reader: WatchEvents opens (ends at its deadline)", lambda: list(call),
            SC.DEADLINE_EXCEEDED)
-    expect("reader: GetMigration -> UNIMPLEMENTED (allowed to read)",
+    expect("reader: GetMigration -> NOT_FOUND (allowed to read)",
            lambda: reader.unary("GetMigration", M.GetMigrationResponse,
-                                M.GetMigrationRequest(migration_id="m1")), SC.UNIMPLEMENTED)
+                                M.GetMigrationRequest(migration_id="m1")), SC.NOT_FOUND)
     reader.ch.close()
     srv.survived("reads over mutual TLS")
 
@@ -1627,7 +1656,7 @@ def main():
         section("ListFlows pages", t_pages, ag)
         section("GetStats", t_stats, ag)
         section("migration steps", t_migration, ag)
-        section("migration driver (unimplemented)", t_unimplemented, ag)
+        section("migration driver RPCs", t_migration_rpcs, ag)
         section("WatchEvents", t_watch, ag)
         section("malformed payloads and invalid fields", t_malformed, ag)
         section("unknown methods", t_unknown_methods, ag)
