@@ -14,7 +14,7 @@
 #include "fab_map.h"
 #include "fabric.h"
 
-#define NO_SLOT UINT32_MAX
+#define NO_SLOT FAB_NO_SLOT
 #define STATE_CHANGES 4096
 
 struct ep_record {
@@ -269,30 +269,53 @@ static bool addrs_valid(const struct fab_ep_addrs *a)
 	return true;
 }
 
-/* Fails with -EADDRINUSE if an address of `a` belongs to an endpoint other than `slot`,
+static bool addrs_equal(const struct fab_ep_addrs *x, const struct fab_ep_addrs *y)
+{
+	return x->n_ip4 == y->n_ip4 && x->n_ip6 == y->n_ip6 &&
+	       memcmp(x->ip4, y->ip4, sizeof(y->ip4[0]) * y->n_ip4) == 0 &&
+	       memcmp(x->ip6, y->ip6, sizeof(y->ip6[0]) * y->n_ip6) == 0;
+}
+
+/*
+ * Fails with -EADDRINUSE if an address of `a` belongs to an endpoint other than `slot`,
  * and with -ENOSPC if the address table could not hold them once the endpoint's current
- * addresses are gone: checked before anything changes, so nothing is half-applied. */
+ * addresses are gone: checked before anything changes, so nothing is half-applied. Sets
+ * *own when every address belongs to `slot` already. `owners_known`: a check made just
+ * before found the owners right, so only the room is checked again.
+ */
 static int addrs_check(struct fabric *fab, uint32_t vni, const struct fab_ep_addrs *a,
-		       uint32_t slot)
+		       uint32_t slot, bool owners_known, bool *own)
 {
 	struct addr_key k;
 	uint32_t owner;
-	uint32_t held = slot != NO_SLOT && fab->eps[slot].used
-				? fab->eps[slot].addrs.n_ip4 + fab->eps[slot].addrs.n_ip6
-				: 0;
+	const struct ep_record *r = slot != NO_SLOT && fab->eps[slot].used ? &fab->eps[slot] : NULL;
+	uint32_t held = r ? r->addrs.n_ip4 + r->addrs.n_ip6 : 0;
 
+	*own = false;
 	if (fab_map_count(fab->addr_index) - held + a->n_ip4 + a->n_ip6 >
 	    fab_map_capacity(fab->addr_index))
 		return -ENOSPC;
-
+	/* The index holds a record's addresses under its slot: the addresses it has already
+	 * (an update that moves the endpoint keeps them) need no lookup. */
+	if (r && addrs_equal(&r->addrs, a)) {
+		*own = true;
+		return 0;
+	}
+	if (owners_known)
+		return 0;
+	*own = true;
 	for (int i = 0; i < a->n_ip4; i++) {
 		addr_key_make(&k, vni, 4, &a->ip4[i]);
-		if (fab_map_get(fab->addr_index, &k, &owner) == 0 && owner != slot)
+		if (fab_map_get(fab->addr_index, &k, &owner))
+			*own = false;
+		else if (owner != slot)
 			return -EADDRINUSE;
 	}
 	for (int i = 0; i < a->n_ip6; i++) {
 		addr_key_make(&k, vni, 6, a->ip6[i]);
-		if (fab_map_get(fab->addr_index, &k, &owner) == 0 && owner != slot)
+		if (fab_map_get(fab->addr_index, &k, &owner))
+			*own = false;
+		else if (owner != slot)
 			return -EADDRINUSE;
 	}
 	return 0;
@@ -324,9 +347,7 @@ static int addrs_replace(struct fabric *fab, uint32_t slot, const struct fab_ep_
 	if (!next)
 		next = &none;
 	/* A move keeps the addresses: nothing to republish. */
-	if (r->addrs.n_ip4 == next->n_ip4 && r->addrs.n_ip6 == next->n_ip6 &&
-	    memcmp(r->addrs.ip4, next->ip4, sizeof(next->ip4[0]) * next->n_ip4) == 0 &&
-	    memcmp(r->addrs.ip6, next->ip6, sizeof(next->ip6[0]) * next->n_ip6) == 0)
+	if (addrs_equal(&r->addrs, next))
 		return 0;
 	for (int i = 0; i < r->addrs.n_ip4 && ret == 0; i++)
 		ret = addr_publish(fab, r->key.vni, 4, &r->addrs.ip4[i], NULL, slot);
@@ -458,15 +479,17 @@ static void slot_release(struct fabric *fab, uint32_t slot)
 }
 
 /* Applies `step` to the endpoint in `slot` and publishes it; `addrs` replaces its
- * addresses when not NULL. On failure nothing has changed. */
+ * addresses when not NULL (`owners_known`: as for addrs_check()). On failure nothing has
+ * changed. */
 static int apply_step(struct fabric *fab, uint32_t slot, unsigned int step,
-		      const struct fab_endpoint *arg, const struct fab_ep_addrs *addrs)
+		      const struct fab_endpoint *arg, const struct fab_ep_addrs *addrs,
+		      bool owners_known)
 {
 	struct ep_record *r = &fab->eps[slot];
 	struct fab_endpoint prev = r->loc;
 	struct fab_endpoint next = r->loc;
 	bool was_live = prev.state != FAB_EP_ABSENT;
-	bool live;
+	bool live, own;
 	int ret;
 
 	ret = fab_endpoint_step(&next, step, arg);
@@ -476,7 +499,7 @@ static int apply_step(struct fabric *fab, uint32_t slot, unsigned int step,
 	if (live) {
 		ret = location_check(fab, &next, slot);
 		if (ret == 0 && addrs)
-			ret = addrs_check(fab, r->key.vni, addrs, slot);
+			ret = addrs_check(fab, r->key.vni, addrs, slot, owners_known, &own);
 		if (ret)
 			return ret;
 	}
@@ -533,9 +556,37 @@ int fabric_endpoint_upsert(struct fabric *fab, const struct fab_ep_key *key,
 	ret = slot_for(fab, key, &slot, &fresh);
 	if (ret)
 		return ret;
-	ret = apply_step(fab, slot, FAB_STEP_SET, loc, addrs ? addrs : &none);
+	ret = apply_step(fab, slot, FAB_STEP_SET, loc, addrs ? addrs : &none, false);
 	if (ret && fresh)
 		slot_release(fab, slot);
+	return ret;
+}
+
+int fabric_endpoint_upsert_checked(struct fabric *fab, const struct fab_ep_key *key,
+				   const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
+				   struct fab_ep_check *chk)
+{
+	static const struct fab_ep_addrs none;
+	uint32_t slot = chk->slot;
+	bool fresh = false;
+	int ret;
+
+	if (!key_valid(key) || !fab_ep_location_valid(loc) || (addrs && !addrs_valid(addrs)))
+		return -EINVAL;
+	/* The record the check found may have been forgotten since, its slot reclaimed for a
+	 * new endpoint of the batch (a full table): then the endpoint is looked up again.
+	 * The owners the check found stay right: a deletion record owns no address. */
+	if (slot == NO_SLOT || !fab->eps[slot].used ||
+	    memcmp(&fab->eps[slot].key, key, sizeof(*key)) != 0) {
+		ret = slot_for(fab, key, &slot, &fresh);
+		if (ret)
+			return ret;
+	}
+	ret = apply_step(fab, slot, FAB_STEP_SET, loc, addrs ? addrs : &none, true);
+	if (ret && fresh)
+		slot_release(fab, slot);
+	if (ret == 0)
+		chk->slot = slot;
 	return ret;
 }
 
@@ -554,12 +605,12 @@ int fabric_endpoint_step(struct fabric *fab, const struct fab_ep_key *key, unsig
 	if (step != FAB_STEP_PREPARE_INCOMING) {
 		if (fab_map_get(fab->ep_index, key, &slot))
 			return -ENOENT;
-		return apply_step(fab, slot, step, arg, NULL);
+		return apply_step(fab, slot, step, arg, NULL, false);
 	}
 	ret = slot_for(fab, key, &slot, &fresh);
 	if (ret)
 		return ret;
-	ret = apply_step(fab, slot, step, arg, NULL);
+	ret = apply_step(fab, slot, step, arg, NULL, false);
 	if (ret && fresh)
 		slot_release(fab, slot);
 	return ret;
@@ -633,20 +684,21 @@ int fabric_flows_next(struct fabric *fab, const struct fab_flow_filter *filter,
 	return 0;
 }
 
-int fabric_endpoint_check(struct fabric *fab, const struct fab_ep_key *key,
-			  const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
-			  bool *is_new)
+int fabric_endpoint_check_slot(struct fabric *fab, const struct fab_ep_key *key,
+			       const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
+			       struct fab_ep_check *out)
 {
 	struct fab_endpoint next = {0};
 	uint32_t slot = NO_SLOT;
 	int ret;
 
-	*is_new = true;
+	*out = (struct fab_ep_check){.slot = NO_SLOT, .is_new = true, .addrs_own = true};
 	if (!key_valid(key) || !fab_ep_location_valid(loc) || (addrs && !addrs_valid(addrs)))
 		return -EINVAL;
 	if (fab_map_get(fab->ep_index, key, &slot) == 0) {
 		next = fab->eps[slot].loc;
-		*is_new = next.state == FAB_EP_ABSENT;
+		out->slot = slot;
+		out->is_new = next.state == FAB_EP_ABSENT;
 	}
 	ret = fab_endpoint_step(&next, FAB_STEP_SET, loc);
 	if (ret)
@@ -670,7 +722,18 @@ int fabric_endpoint_check(struct fabric *fab, const struct fab_ep_key *key,
 		if (ret)
 			return ret;
 	}
-	return addrs ? addrs_check(fab, key->vni, addrs, slot) : 0;
+	return addrs ? addrs_check(fab, key->vni, addrs, slot, false, &out->addrs_own) : 0;
+}
+
+int fabric_endpoint_check(struct fabric *fab, const struct fab_ep_key *key,
+			  const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
+			  bool *is_new)
+{
+	struct fab_ep_check chk;
+	int ret = fabric_endpoint_check_slot(fab, key, loc, addrs, &chk);
+
+	*is_new = chk.is_new;
+	return ret;
 }
 
 uint32_t fabric_room(const struct fabric *fab)
@@ -727,7 +790,7 @@ int fabric_poll(struct fabric *fab, fab_event_cb *cb, void *ctx)
 			struct fab_endpoint arg = {.generation = fab->eps[slot].loc.generation};
 
 			if (fab->eps[slot].loc.state != FAB_EP_INCOMING ||
-			    apply_step(fab, slot, FAB_STEP_ACTIVATE, &arg, NULL))
+			    apply_step(fab, slot, FAB_STEP_ACTIVATE, &arg, NULL, false))
 				continue;
 		}
 		ev.key = fab->eps[slot].key;

@@ -160,6 +160,37 @@ int fabric_flows_next(struct fabric *fab, const struct fab_flow_filter *filter,
 int fabric_endpoint_check(struct fabric *fab, const struct fab_ep_key *key,
 			  const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
 			  bool *is_new);
+
+/* What fabric_endpoint_check_slot() found, for fabric_endpoint_upsert_checked(). */
+#define FAB_NO_SLOT UINT32_MAX
+struct fab_ep_check {
+	uint32_t slot;   /* the endpoint's record (live or a deletion record), or FAB_NO_SLOT */
+	bool is_new;     /* as fabric_endpoint_check()'s */
+	bool addrs_own;  /* every address is the endpoint's own already: it claims none */
+};
+
+/*
+ * fabric_endpoint_check(), keeping what it found so that a batch can apply each endpoint
+ * without looking it and its addresses up again: the same checks and errors. A batch
+ * checks every endpoint first, then applies each with fabric_endpoint_upsert_checked().
+ */
+int fabric_endpoint_check_slot(struct fabric *fab, const struct fab_ep_key *key,
+			       const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
+			       struct fab_ep_check *out);
+
+/*
+ * fabric_endpoint_upsert() for an endpoint that fabric_endpoint_check_slot() accepted with
+ * these same arguments, filling `chk`. Since that check the fabric may only have changed by
+ * the upserts of other endpoints that bind neither this endpoint's port nor any of its
+ * addresses (the other endpoints of a batch without duplicates): the address owners it
+ * found are then still true and are not looked up again. The generation, the location and
+ * the room in the tables are checked again (they are cheap), with the same errors as
+ * fabric_endpoint_upsert(). On success chk->slot is the endpoint's slot.
+ */
+int fabric_endpoint_upsert_checked(struct fabric *fab, const struct fab_ep_key *key,
+				   const struct fab_endpoint *loc, const struct fab_ep_addrs *addrs,
+				   struct fab_ep_check *chk);
+
 /* How many more endpoints fit. */
 uint32_t fabric_room(const struct fabric *fab);
 /* The slot an endpoint holds (stable while it lives), or -ENOENT. For batch checks. */

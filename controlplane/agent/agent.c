@@ -63,6 +63,19 @@ const char *vm_name_of(const struct agent *a, uint32_t slot)
 	return slot < a->n_slots ? a->vm_names[slot] : NULL;
 }
 
+/* Records the VM name of the endpoint in `slot` (an empty name clears it). */
+static void vm_name_set_slot(struct agent *a, uint32_t slot, const char *name)
+{
+	if ((!name || !*name) && a->n_names == 0)
+		return;
+	if (slot >= a->n_slots)
+		return;
+	a->n_names -= a->vm_names[slot] != NULL;
+	free(a->vm_names[slot]);
+	a->vm_names[slot] = name && *name ? strdup(name) : NULL;
+	a->n_names += a->vm_names[slot] != NULL;
+}
+
 /* Records the VM name of the endpoint `key` (an empty name clears it). */
 static void vm_name_set(struct agent *a, const struct fab_ep_key *key, const char *name)
 {
@@ -72,13 +85,8 @@ static void vm_name_set(struct agent *a, const struct fab_ep_key *key, const cha
 	if ((!name || !*name) && a->n_names == 0)
 		return;
 	slot = fabric_endpoint_slot(a->cfg.fab, key);
-
-	if (slot < 0 || (uint32_t)slot >= a->n_slots)
-		return;
-	a->n_names -= a->vm_names[slot] != NULL;
-	free(a->vm_names[slot]);
-	a->vm_names[slot] = name && *name ? strdup(name) : NULL;
-	a->n_names += a->vm_names[slot] != NULL;
+	if (slot >= 0)
+		vm_name_set_slot(a, (uint32_t)slot, name);
 }
 
 void agent_record_event(struct agent *a, const struct fab_event *ev)
@@ -258,14 +266,46 @@ struct batch_item {
 	struct fab_ep_key key;
 	struct fab_endpoint loc;
 	struct fab_ep_addrs addrs;
-	char vm_name[64];
-	bool is_new;
+	struct fab_ep_check chk; /* what the check found, for the update */
+	uint32_t vm_name; /* where its VM name is in the batch's names; 0: none */
 };
 
+#define BATCH_VM_NAME_MAX 63
+
+/* The endpoints received so far. VM names are kept apart, one after the other: most
+ * endpoints have none, and a million items are a lot of fresh pages to fault in. */
 struct batch {
 	struct batch_item *items;
 	size_t n, cap;
+	char *names; /* NUL-terminated names; byte 0 is the empty name */
+	size_t names_len, names_cap;
 };
+
+/* Keeps an endpoint's VM name (`len` bytes) in the batch. */
+static int batch_name_add(struct batch *b, const char *name, size_t len, uint32_t *at)
+{
+	*at = 0;
+	if (len == 0)
+		return 0;
+	if (b->names_len + len + 2 > b->names_cap) {
+		size_t cap = b->names_cap ? b->names_cap : 4096;
+		char *grown;
+
+		while (cap < b->names_len + len + 2)
+			cap *= 2;
+		grown = realloc(b->names, cap);
+		if (!grown)
+			return -ENOMEM;
+		b->names = grown;
+		b->names_cap = cap;
+	}
+	if (b->names_len == 0)
+		b->names[b->names_len++] = 0;
+	memcpy(b->names + b->names_len, name, len + 1);
+	*at = (uint32_t)b->names_len;
+	b->names_len += len + 1;
+	return 0;
+}
 
 static void *batch_new(void *ctx)
 {
@@ -278,6 +318,7 @@ static void batch_free(void *state)
 	struct batch *b = state;
 
 	free(b->items);
+	free(b->names);
 	free(b);
 }
 
@@ -317,22 +358,48 @@ static int h_batch_message(struct rpc_call *call, const ProtobufCMessage *msg, v
 			const char *name = req->endpoints[i]->vm_name ? req->endpoints[i]->vm_name : "";
 			size_t n = strlen(name);
 
-			if (n >= sizeof(it->vm_name)) {
+			if (n > BATCH_VM_NAME_MAX) {
 				rpc_fail(call, RPC_INVALID_ARGUMENT,
-					 "endpoints[%zu].vm_name: at most %zu bytes; nothing was applied",
-					 b->n, sizeof(it->vm_name) - 1);
+					 "endpoints[%zu].vm_name: at most %d bytes; nothing was applied", b->n,
+					 BATCH_VM_NAME_MAX);
 				return -1;
 			}
-			memcpy(it->vm_name, name, n + 1);
+			if (batch_name_add(b, name, n, &it->vm_name)) {
+				rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory for the batch");
+				return -1;
+			}
 		}
 		b->n++;
 	}
 	return 0;
 }
 
+/* An address as the batch's duplicate checks see it: VNI and family, then the address. */
+struct batch_addr_key {
+	uint32_t vni_family; /* VNI << 8 | 4 or 6 */
+	uint8_t addr[16];
+};
+
+static void batch_addr_key(const struct batch_item *it, int k, struct batch_addr_key *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (k < it->addrs.n_ip4) {
+		out->vni_family = it->key.vni << 8 | 4;
+		memcpy(out->addr, &it->addrs.ip4[k], 4);
+	} else {
+		out->vni_family = it->key.vni << 8 | 6;
+		memcpy(out->addr, it->addrs.ip6[k - it->addrs.n_ip4], 16);
+	}
+}
+
+static bool on_port(const struct batch_item *it)
+{
+	return it->loc.state == FAB_EP_LOCAL || it->loc.state == FAB_EP_INCOMING;
+}
+
 /* Checks that the batch's endpoints do not collide with one another: one (VNI, MAC),
  * one port and one address per endpoint within the batch. Returns the index of the first
- * offender, or -1. */
+ * offender, or -1. The thorough check that names the offender of a refused batch. */
 static long batch_conflict(struct batch *b, const char **why)
 {
 	struct fab_map *keys = NULL, *ports = NULL, *addrs = NULL;
@@ -342,49 +409,41 @@ static long batch_conflict(struct batch *b, const char **why)
 	/* Sized for what the batch holds, not for what it could hold. */
 	for (size_t i = 0; i < b->n; i++) {
 		n_addrs += b->items[i].addrs.n_ip4 + b->items[i].addrs.n_ip6;
-		n_ports += b->items[i].loc.state == FAB_EP_LOCAL || b->items[i].loc.state == FAB_EP_INCOMING;
+		n_ports += on_port(&b->items[i]);
 	}
 	if (fab_map_create(&keys, sizeof(struct fab_ep_key), (uint32_t)b->n) ||
 	    fab_map_create(&ports, sizeof(uint32_t), n_ports) ||
-	    fab_map_create(&addrs, 20, n_addrs)) {
+	    fab_map_create(&addrs, sizeof(struct batch_addr_key), n_addrs)) {
 		*why = "out of memory";
 		bad = 0;
 		goto out;
 	}
 	for (size_t i = 0; i < b->n && bad < 0; i++) {
 		const struct batch_item *it = &b->items[i];
-		uint32_t v;
 
-		if (fab_map_get(keys, &it->key, &v) == 0) {
+		if (fab_map_add(keys, &it->key, (uint32_t)i) == -EEXIST) {
 			*why = "names the same endpoint as an earlier one";
 			bad = (long)i;
 			break;
 		}
-		fab_map_put(keys, &it->key, (uint32_t)i);
-		if (it->loc.state == FAB_EP_LOCAL || it->loc.state == FAB_EP_INCOMING) {
+		if (on_port(it)) {
 			uint32_t p = it->loc.port;
 
-			if (fab_map_get(ports, &p, &v) == 0) {
+			if (fab_map_add(ports, &p, (uint32_t)i) == -EEXIST) {
 				*why = "binds a port an earlier one binds";
 				bad = (long)i;
 				break;
 			}
-			fab_map_put(ports, &p, (uint32_t)i);
 		}
 		for (int k = 0; k < it->addrs.n_ip4 + it->addrs.n_ip6; k++) {
-			uint8_t ak[20] = {0};
+			struct batch_addr_key ak;
 
-			memcpy(ak, &it->key.vni, 4);
-			if (k < it->addrs.n_ip4)
-				memcpy(ak + 4, &it->addrs.ip4[k], 4);
-			else
-				memcpy(ak + 4, it->addrs.ip6[k - it->addrs.n_ip4], 16);
-			if (fab_map_get(addrs, ak, &v) == 0) {
+			batch_addr_key(it, k, &ak);
+			if (fab_map_add(addrs, &ak, (uint32_t)i) == -EEXIST) {
 				*why = "claims an address an earlier one claims";
 				bad = (long)i;
 				break;
 			}
-			fab_map_put(addrs, ak, (uint32_t)i);
 		}
 	}
 out:
@@ -394,16 +453,85 @@ out:
 	return bad;
 }
 
-static void h_batch_end(struct rpc_call *call, void *ctx)
+/* Sets bit `i`; returns whether it was set already. */
+static bool bit_test_set(uint64_t *bits, uint32_t i)
 {
-	struct agent *a = ctx;
-	struct batch *b = rpc_call_state(call);
-	Fabric__V1__UpsertEndpointsResponse r = FABRIC__V1__UPSERT_ENDPOINTS_RESPONSE__INIT;
-	const char *why = NULL;
-	uint32_t created = 0, news = 0;
-	long bad;
+	uint64_t m = 1ull << (i & 63);
+	bool was = (bits[i >> 6] & m) != 0;
 
-	bad = b->n ? batch_conflict(b, &why) : -1;
+	bits[i >> 6] |= m;
+	return was;
+}
+
+/*
+ * The quick check of a whole batch, made when it ends: every endpoint checked against the
+ * tables once, what the check found kept in the item for its update, and the batch's own
+ * duplicates found with no more memory than they need. An endpoint the host holds is
+ * found by its slot (a bit per slot); a port by its index (a bit per port); an address
+ * that already belongs to the endpoint naming it cannot be named by another endpoint
+ * without failing that one's check. Maps are left only for the endpoints that are new
+ * here and the addresses that are new to their endpoint: none when a batch moves
+ * endpoints the host holds. Returns 0 and the number of new endpoints when the batch can
+ * be applied; -1 when it cannot (or memory ran out): batch_refuse() then names why.
+ */
+static int batch_check_quick(struct agent *a, struct batch *b, uint32_t *news)
+{
+	uint64_t ports[FAB_MAX_PORTS / 64] = {0};
+	uint64_t *slots = calloc(a->n_slots / 64 + 1, sizeof(*slots));
+	struct fab_map *keys = NULL, *addrs = NULL;
+	uint32_t n_keys = 0, n_addrs = 0;
+	int ret = -1;
+
+	*news = 0;
+	if (!slots)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_item *it = &b->items[i];
+
+		if (fabric_endpoint_check_slot(a->cfg.fab, &it->key, &it->loc, &it->addrs, &it->chk))
+			goto out;
+		if (it->chk.slot == FAB_NO_SLOT)
+			n_keys++;
+		else if (it->chk.slot >= a->n_slots || bit_test_set(slots, it->chk.slot))
+			goto out;
+		if (on_port(it) && (it->loc.port >= FAB_MAX_PORTS || bit_test_set(ports, it->loc.port)))
+			goto out;
+		if (!it->chk.addrs_own)
+			n_addrs += it->addrs.n_ip4 + it->addrs.n_ip6;
+		*news += it->chk.is_new;
+	}
+	if ((n_keys && fab_map_create(&keys, sizeof(struct fab_ep_key), n_keys)) ||
+	    (n_addrs && fab_map_create(&addrs, sizeof(struct batch_addr_key), n_addrs)))
+		goto out;
+	for (size_t i = 0; i < b->n && (n_keys || n_addrs); i++) {
+		const struct batch_item *it = &b->items[i];
+
+		if (it->chk.slot == FAB_NO_SLOT && fab_map_add(keys, &it->key, (uint32_t)i))
+			goto out;
+		for (int k = 0; !it->chk.addrs_own && k < it->addrs.n_ip4 + it->addrs.n_ip6; k++) {
+			struct batch_addr_key ak;
+
+			batch_addr_key(it, k, &ak);
+			if (fab_map_add(addrs, &ak, (uint32_t)i))
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	fab_map_destroy(keys);
+	fab_map_destroy(addrs);
+	free(slots);
+	return ret;
+}
+
+/* Refuses a batch that batch_check_quick() did not pass, naming the first offender as
+ * the rules order them: a collision inside the batch first, then the first endpoint the
+ * tables refuse. */
+static void batch_refuse(struct rpc_call *call, struct agent *a, struct batch *b)
+{
+	const char *why = NULL;
+	long bad = batch_conflict(b, &why);
+
 	if (bad >= 0) {
 		char mac[18];
 
@@ -412,13 +540,10 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 			 bad, b->items[bad].key.vni, mac, why);
 		return;
 	}
-	/* Check everything first, so a refusal leaves the fast path untouched. */
 	for (size_t i = 0; i < b->n; i++) {
 		bool is_new;
 		int ret = fabric_endpoint_check(a->cfg.fab, &b->items[i].key, &b->items[i].loc,
 						&b->items[i].addrs, &is_new);
-
-		b->items[i].is_new = is_new;
 
 		if (ret) {
 			char mac[18];
@@ -434,7 +559,22 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 						   : strerror(-ret));
 			return;
 		}
-		news += is_new;
+	}
+	/* Both checks pass: the quick one ran out of memory. */
+	rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory checking the batch; nothing was applied");
+}
+
+static void h_batch_end(struct rpc_call *call, void *ctx)
+{
+	struct agent *a = ctx;
+	struct batch *b = rpc_call_state(call);
+	Fabric__V1__UpsertEndpointsResponse r = FABRIC__V1__UPSERT_ENDPOINTS_RESPONSE__INIT;
+	uint32_t created = 0, news = 0;
+
+	/* Check everything first, so a refusal leaves the fast path untouched. */
+	if (b->n && batch_check_quick(a, b, &news)) {
+		batch_refuse(call, a, b);
+		return;
 	}
 	if (news > fabric_room(a->cfg.fab)) {
 		rpc_fail(call, RPC_RESOURCE_EXHAUSTED,
@@ -444,12 +584,10 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++) {
-		bool is_new = b->items[i].is_new;
-		int ret = fabric_endpoint_upsert(a->cfg.fab, &b->items[i].key, &b->items[i].loc,
-						 &b->items[i].addrs);
-
-		if (ret == 0)
-			vm_name_set(a, &b->items[i].key, b->items[i].vm_name);
+		struct batch_item *it = &b->items[i];
+		bool is_new = it->chk.is_new;
+		int ret = fabric_endpoint_upsert_checked(a->cfg.fab, &it->key, &it->loc, &it->addrs,
+							 &it->chk);
 
 		if (ret) {
 			/* Checked above: only the fast path's own memory can fail here. */
@@ -459,6 +597,7 @@ static void h_batch_end(struct rpc_call *call, void *ctx)
 				 i, strerror(-ret), i, b->n);
 			return;
 		}
+		vm_name_set_slot(a, it->chk.slot, it->vm_name ? b->names + it->vm_name : "");
 		created += is_new;
 	}
 	r.endpoints_received = (uint32_t)b->n;
@@ -631,36 +770,6 @@ static void h_prepare(struct rpc_call *call, const ProtobufCMessage *msg, void *
 
 		if (fabric_endpoint_get(a->cfg.fab, &key, &held) == 0)
 			addrs = held.addrs;
-	}
-	/* With an incoming URI (or a later endpoint of a migration prepared so), the
-	 * migration driver makes the VM's QEMU listen and keeps the TARGET record. */
-	if (a->cfg.mig && ((req->incoming_migration_uri && *req->incoming_migration_uri) ||
-			   (req->migration_id && mig_find(a->cfg.mig, req->migration_id)))) {
-		struct mig_incoming in = {
-			.id = req->migration_id,
-			.vm_name = req->vm_name,
-			.source_host = req->source_host_name,
-			.uri = req->incoming_migration_uri,
-			.allow_post_copy = req->allow_post_copy,
-			.key = key,
-			.port_name = req->port_name,
-			.generation = req->generation,
-		};
-
-		if (req->source_vtep && *req->source_vtep &&
-		    conv_vtep(req->source_vtep, "source_vtep", &in.source_vtep, err, sizeof(err))) {
-			rpc_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
-			return;
-		}
-		ret = mig_prepare_incoming(a->cfg.mig, &in, err, sizeof(err));
-		if (ret) {
-			rpc_fail(call, ret == -EINVAL ? RPC_INVALID_ARGUMENT
-				       : ret == -EEXIST ? RPC_ALREADY_EXISTS
-				       : ret == -ENOSPC ? RPC_RESOURCE_EXHAUSTED
-							: RPC_FAILED_PRECONDITION,
-				 "%s", err);
-			return;
-		}
 	}
 	/* With an incoming URI (or a later endpoint of a migration prepared so), the
 	 * migration driver makes the VM's QEMU listen and keeps the TARGET record. */

@@ -125,6 +125,22 @@ int fab_map_put(struct fab_map *m, const void *key, uint32_t value)
 	return 0;
 }
 
+int fab_map_add(struct fab_map *m, const void *key, uint32_t value)
+{
+	uint32_t i = map_find(m, key);
+
+	if (value == MAP_EMPTY)
+		return -EINVAL;
+	if (*slot_value(m, i) != MAP_EMPTY)
+		return -EEXIST;
+	if (m->count == m->capacity)
+		return -ENOSPC;
+	memcpy(slot_key(m, i), key, m->key_size);
+	*slot_value(m, i) = value;
+	m->count++;
+	return 0;
+}
+
 int fab_map_del(struct fab_map *m, const void *key)
 {
 	uint32_t i = map_find(m, key);

@@ -28,6 +28,10 @@ int fab_map_get(const struct fab_map *m, const void *key, uint32_t *value);
  * `capacity` entries already and `key` is new. */
 int fab_map_put(struct fab_map *m, const void *key, uint32_t value);
 
+/* Adds `key` with `value` unless it is there already. Returns 0, -EEXIST (the map is
+ * unchanged), or -ENOSPC as fab_map_put(). One probe where a get and a put take two. */
+int fab_map_add(struct fab_map *m, const void *key, uint32_t value);
+
 /* Removes `key`. Returns 0 or -ENOENT. */
 int fab_map_del(struct fab_map *m, const void *key);
 

@@ -69,11 +69,30 @@ static void test_full_map_refuses_new_keys(void **state)
 	fab_map_destroy(m);
 }
 
+static void test_add_keeps_what_is_there(void **state)
+{
+	struct fab_map *m;
+	uint32_t k = 7, v;
+
+	(void)state;
+	assert_int_equal(fab_map_create(&m, sizeof(k), 1), 0);
+	assert_int_equal(fab_map_add(m, &k, 1), 0);
+	assert_int_equal(fab_map_add(m, &k, 2), -EEXIST);
+	assert_int_equal(fab_map_get(m, &k, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(fab_map_count(m), 1);
+	k = 8;
+	assert_int_equal(fab_map_add(m, &k, 3), -ENOSPC);
+	assert_int_equal(fab_map_get(m, &k, &v), -ENOENT);
+	fab_map_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_matches_model_under_churn),
 		cmocka_unit_test(test_full_map_refuses_new_keys),
+		cmocka_unit_test(test_add_keeps_what_is_there),
 	};
 
 	return cmocka_run_group_tests_name("fab_map", tests, NULL, NULL);

@@ -326,6 +326,114 @@ static void test_address_table_full_changes_nothing(void **state)
 	assert_non_null(dummy_address(&env->be, 100, 4, ip21));
 }
 
+/* A batch checks every endpoint, then applies each with what its check found: the slot,
+ * whether it is new, whether its addresses are its own already. */
+static void test_checked_upsert_carries_the_check(void **state)
+{
+	struct env *env = *state;
+	struct fab_ep_key a = key(100, 1), b = key(100, 2);
+	struct fab_endpoint move = remote(HOST_B, 2), fresh = local(1, 1);
+	struct fab_ep_addrs one = {.n_ip4 = 1, .ip4 = {0x0a000001}};
+	struct fab_ep_addrs two = {.n_ip4 = 1, .ip4 = {0x0a000002}};
+	struct fab_ep_addrs both = {.n_ip4 = 2, .ip4 = {0x0a000001, 0x0a000002}};
+	const uint8_t ip2[4] = {10, 0, 0, 2};
+	struct fab_endpoint on2 = local(2, 1), stale = remote(HOST_B, 1);
+	struct fab_ep_check ca, cb, c;
+
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &a, &on2, &one), 0);
+	/* A move that keeps the addresses: the endpoint's own, nothing new. */
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &a, &move, &one, &ca), 0);
+	assert_int_equal(ca.slot, fabric_endpoint_slot(env->fab, &a));
+	assert_false(ca.is_new);
+	assert_true(ca.addrs_own);
+	/* One more address is one it claims. */
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &a, &move, &both, &c), 0);
+	assert_false(c.addrs_own);
+	/* A new endpoint has no slot yet. */
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &b, &fresh, &two, &cb), 0);
+	assert_int_equal(cb.slot, FAB_NO_SLOT);
+	assert_true(cb.is_new);
+	assert_false(cb.addrs_own);
+	/* The checks refuse what fabric_endpoint_check() refuses. */
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &b, &fresh, &one, &c), -EADDRINUSE);
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &b, &on2, &two, &c), -EBUSY);
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &a, &stale, &one, &c), -ESTALE);
+
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &a, &move, &one, &ca), 0);
+	assert_int_equal(dummy_endpoint(&env->be, &a)->state, FAB_EP_REMOTE);
+	assert_int_equal(env->be.ports[2].bound, FAB_EP_ABSENT);
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &b, &fresh, &two, &cb), 0);
+	assert_int_equal(cb.slot, fabric_endpoint_slot(env->fab, &b));
+	assert_int_equal(dummy_endpoint(&env->be, &b)->state, FAB_EP_LOCAL);
+	assert_non_null(dummy_address(&env->be, 100, 4, ip2));
+	/* The generation is checked again: applying the same check twice changes nothing. */
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &a, &move, &one, &ca), -ESTALE);
+	assert_int_equal(dummy_endpoint(&env->be, &a)->generation, 2);
+}
+
+/* In a full table, a new endpoint of the batch takes the slot of the deletion record that
+ * the check found for another endpoint of the batch: that one is then looked up again. */
+static void test_checked_upsert_after_its_record_was_reclaimed(void **state)
+{
+	struct env *env = *state;
+	struct fab_endpoint loc = remote(HOST_B, 1);
+	struct fab_endpoint del = {.generation = 1};
+	struct fab_ep_key k1 = key(100, 1), k2 = key(100, 2), k5 = key(100, 5);
+	struct fab_endpoint again = remote(HOST_B, 2);
+	struct fab_ep_check c1, c5;
+	struct fab_host_stats st;
+
+	for (uint8_t i = 1; i <= 4; i++) {
+		struct fab_ep_key k = key(100, i);
+
+		assert_int_equal(fabric_endpoint_upsert(env->fab, &k, &loc, NULL), 0);
+	}
+	assert_int_equal(fabric_endpoint_step(env->fab, &k1, FAB_STEP_DELETE, &del), 0);
+	assert_int_equal(fabric_endpoint_step(env->fab, &k2, FAB_STEP_DELETE, &del), 0);
+	assert_int_equal(fabric_room(env->fab), 2);
+
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &k5, &loc, NULL, &c5), 0);
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &k1, &again, NULL, &c1), 0);
+	assert_true(c1.is_new);
+	assert_int_not_equal(c1.slot, FAB_NO_SLOT);
+	/* k1's record has the lowest slot: the first to be forgotten for k5. */
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &k5, &loc, NULL, &c5), 0);
+	assert_int_equal(c5.slot, c1.slot);
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &k1, &again, NULL, &c1), 0);
+	assert_int_not_equal(c1.slot, c5.slot);
+	assert_int_equal(c1.slot, fabric_endpoint_slot(env->fab, &k1));
+	assert_int_equal(c5.slot, fabric_endpoint_slot(env->fab, &k5));
+	assert_int_equal(dummy_endpoint(&env->be, &k1)->generation, 2);
+	assert_non_null(dummy_endpoint(&env->be, &k5));
+	fabric_stats(env->fab, &st);
+	assert_int_equal(st.endpoints, 4);
+}
+
+/* Each endpoint of a batch fits the address table alone, not all together: the one that
+ * does not fit is refused whole. */
+static void test_checked_upsert_rechecks_address_room(void **state)
+{
+	struct env *env = *state;
+	struct fab_endpoint loc = remote(HOST_B, 1);
+	struct fab_ep_addrs four = {.n_ip4 = 4, .ip4 = {0x0a000001, 0x0a000002, 0x0a000003,
+							0x0a000004}};
+	struct fab_ep_addrs more = {.n_ip4 = 4, .ip4 = {0x0a000011, 0x0a000012, 0x0a000013,
+							0x0a000014}};
+	struct fab_ep_addrs one = {.n_ip4 = 1, .ip4 = {0x0a000021}};
+	struct fab_ep_key a = key(100, 1), b = key(100, 2), c = key(100, 3);
+	const uint8_t ip21[4] = {10, 0, 0, 0x21};
+	struct fab_ep_check cb, cc;
+
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &a, &loc, &four), 0);
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &b, &loc, &more, &cb), 0);
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &c, &loc, &one, &cc), 0);
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &b, &loc, &more, &cb), 0);
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &c, &loc, &one, &cc), -ENOSPC);
+	assert_null(dummy_endpoint(&env->be, &c));
+	assert_null(dummy_address(&env->be, 100, 4, ip21));
+	assert_int_equal(fabric_endpoint_slot(env->fab, &c), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +449,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_table_capacity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_table_full_changes_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checked_upsert_carries_the_check, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checked_upsert_after_its_record_was_reclaimed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checked_upsert_rechecks_address_room, setup,
 						teardown),
 	};
 
