@@ -77,7 +77,7 @@ setup_rig() {
 	# The guest's taps exist before fabricd opens them, on A and on B.
 	for h in A B; do
 		in_ns "h$h" ip tuntap add dev tapvm mode tap
-		in_ns "h$h" ip link set tapvm txqueuelen 10000 up
+		in_ns "h$h" ip link set tapvm txqueuelen 50000 up
 	done
 	add_vm cl "$CLIENT_MAC" "$CLIENT_IP" hC pcl
 	for h in A B C; do
