@@ -38,12 +38,18 @@ static inline uint64_t dp_ep_pack(const struct fab_endpoint *loc, uint32_t slot)
 	return (uint64_t)where << 32 | (uint64_t)(slot & 0x0fffffffu) << 4 | (loc->state & 0xf);
 }
 
+/* The counter slot alone, for prefetching it. */
+static inline uint32_t dp_ep_slot(uint64_t w)
+{
+	return (uint32_t)(w >> 4) & 0x0fffffffu;
+}
+
 static inline void dp_ep_unpack(uint64_t w, struct fab_endpoint *loc, uint32_t *slot)
 {
 	loc->state = (uint8_t)(w & 0xf);
 	loc->generation = 0; /* the fast path never needs it */
 	loc->flags = 0;
-	*slot = (uint32_t)(w >> 4) & 0x0fffffffu;
+	*slot = dp_ep_slot(w);
 	if (loc->state == FAB_EP_LOCAL || loc->state == FAB_EP_INCOMING) {
 		loc->port = (uint16_t)(w >> 32);
 		loc->vtep = 0;

@@ -230,13 +230,18 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 	pkt->overlay = 0;
 	pkt->has_target = 0;
 	pkt->inner_ret = 0;
-	pkt->ret = fab_parse_frame(data, end, f);
 	if (in->index == DP_UPLINK) {
-		if (pkt->ret || !fab_frame_is_vxlan_to(f, b->host.vtep))
-			return;
+		/* Well-formed VXLAN for us skips the general parse of the outer headers. */
+		if (fab_likely(fab_parse_vxlan_fast(data, end, b->host.vtep, &pkt->vx))) {
+			pkt->ret = 0;
+		} else {
+			pkt->ret = fab_parse_frame(data, end, f);
+			if (pkt->ret || !fab_frame_is_vxlan_to(f, b->host.vtep))
+				return;
+			pkt->ret = fab_parse_vxlan_outer(data, end, f, &pkt->vx);
+		}
 		pkt->overlay = 1;
 		pkt->src_known = pkt->vni_ok = 0;
-		pkt->ret = fab_parse_vxlan_outer(data, end, f, &pkt->vx);
 		if (pkt->ret)
 			return;
 		pkt->src_known = host_mac(w, pkt->vx.src_vtep) != 0;
@@ -251,6 +256,7 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		pkt->need_ep = 1;
 		return;
 	}
+	pkt->ret = fab_parse_frame(data, end, f);
 	if (pkt->ret)
 		return;
 	switch (fab_vm_lookup_kind(f)) {
@@ -283,6 +289,19 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 	}
 }
 
+static inline bool ep_key_equal(const struct fab_ep_key *a, const struct fab_ep_key *b)
+{
+	uint64_t a8, b8;
+	uint32_t a4, b4;
+
+	RTE_BUILD_BUG_ON(sizeof(*a) != 12);
+	memcpy(&a8, a, 8);
+	memcpy(&b8, b, 8);
+	memcpy(&a4, (const uint8_t *)a + 8, 4);
+	memcpy(&b4, (const uint8_t *)b + 8, 4);
+	return ((a8 ^ b8) | (a4 ^ b4)) == 0;
+}
+
 static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mbuf **pkts,
 			  unsigned int n)
 {
@@ -311,13 +330,28 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 			continue;
 		}
 		classify(w, in, &pctx, pkts[i], &st[i]);
-		if (st[i].need_ep) {
-			key_of[i] = nk;
-			keys[nk++] = &st[i].key;
-		}
 	}
-	if (nk)
+	/* A run of frames for one endpoint (a busy VM's traffic) is looked up once. This is a
+	 * pass of its own so that the keys' stores have completed before they are compared
+	 * as words. */
+	for (unsigned int i = 0; i < n; i++) {
+		if (!st[i].need_ep)
+			continue;
+		if (nk && ep_key_equal(&st[i].key, keys[nk - 1])) {
+			key_of[i] = nk - 1;
+			continue;
+		}
+		key_of[i] = nk;
+		keys[nk++] = &st[i].key;
+	}
+	if (nk) {
 		rte_hash_lookup_bulk_data(w->b->ep_hash, keys, nk, &hits, found);
+		/* The counters of many flows' endpoints do not stay cached: start fetching them
+		 * now, while the burst is decided. */
+		for (unsigned int k = 0; k < nk; k++)
+			if ((hits >> k) & 1)
+				rte_prefetch0(&w->ep[dp_ep_slot((uintptr_t)found[k])]);
+	}
 
 	for (unsigned int i = 0; i < n; i++) {
 		struct dp_pkt *pkt = &st[i];
