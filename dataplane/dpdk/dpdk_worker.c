@@ -21,7 +21,9 @@
 struct dp_pkt {
 	struct fab_frame f;
 	struct fab_vxlan vx;
-	struct fab_ep_key key;
+	/* rte_hash's CRC reads the key as 8-byte words: keep it 8-byte aligned (the frame
+	 * before it may end on a 4-byte boundary). */
+	struct fab_ep_key key __attribute__((aligned(8)));
 	uint8_t target_mac[6];
 	uint8_t has_target;
 	uint8_t overlay;   /* VXLAN for this host */
