@@ -115,6 +115,23 @@ static void mig_to_msg(const struct mig_record *r, struct mig_msg *o)
 	m->packets = &o->packets;
 }
 
+/* Answers with a response whose one field, *field, is the migration `rec`
+ * (StartMigration, GetMigration and CancelMigration answer so). */
+static void reply_migration(struct rpc_call *call, const struct mig_record *rec,
+			    ProtobufCMessage *resp, Fabric__V1__Migration **field)
+{
+	struct mig_msg *out = rec ? malloc(sizeof(*out)) : NULL;
+
+	if (!out) {
+		rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	mig_to_msg(rec, out);
+	*field = &out->m;
+	rpc_reply(call, resp);
+	free(out);
+}
+
 static bool no_driver(struct rpc_call *call, const struct agent *a)
 {
 	if (a->cfg.mig)
@@ -158,7 +175,6 @@ void agent_h_start_migration(struct rpc_call *call, const ProtobufCMessage *msg,
 	struct mig_request mr = {0};
 	const struct mig_record *rec;
 	Fabric__V1__StartMigrationResponse resp = FABRIC__V1__START_MIGRATION_RESPONSE__INIT;
-	struct mig_msg *out;
 	char err[512];
 	int ret;
 
@@ -233,15 +249,7 @@ void agent_h_start_migration(struct rpc_call *call, const ProtobufCMessage *msg,
 			rpc_fail(call, st, "%s", err);
 		return;
 	}
-	out = malloc(sizeof(*out));
-	if (!out) {
-		rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	mig_to_msg(rec, out);
-	resp.migration = &out->m;
-	rpc_reply(call, &resp.base);
-	free(out);
+	reply_migration(call, rec, &resp.base, &resp.migration);
 }
 
 /* ---- GetMigration, ListMigrations, CancelMigration ---- */
@@ -252,7 +260,6 @@ void agent_h_get_migration(struct rpc_call *call, const ProtobufCMessage *msg, v
 	struct agent *a = ctx;
 	Fabric__V1__GetMigrationResponse resp = FABRIC__V1__GET_MIGRATION_RESPONSE__INIT;
 	const struct mig_record *rec;
-	struct mig_msg *out;
 
 	if (no_driver(call, a))
 		return;
@@ -262,15 +269,7 @@ void agent_h_get_migration(struct rpc_call *call, const ProtobufCMessage *msg, v
 			 req->migration_id);
 		return;
 	}
-	out = malloc(sizeof(*out));
-	if (!out) {
-		rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	mig_to_msg(rec, out);
-	resp.migration = &out->m;
-	rpc_reply(call, &resp.base);
-	free(out);
+	reply_migration(call, rec, &resp.base, &resp.migration);
 }
 
 void agent_h_list_migrations(struct rpc_call *call, const ProtobufCMessage *msg, void *ctx)
@@ -318,8 +317,6 @@ void agent_h_cancel_migration(struct rpc_call *call, const ProtobufCMessage *msg
 	const Fabric__V1__CancelMigrationRequest *req = (const void *)msg;
 	struct agent *a = ctx;
 	Fabric__V1__CancelMigrationResponse resp = FABRIC__V1__CANCEL_MIGRATION_RESPONSE__INIT;
-	const struct mig_record *rec;
-	struct mig_msg *out;
 	char err[512];
 	int ret;
 
@@ -334,17 +331,8 @@ void agent_h_cancel_migration(struct rpc_call *call, const ProtobufCMessage *msg
 		rpc_fail(call, ret == -ENOENT ? RPC_NOT_FOUND : RPC_FAILED_PRECONDITION, "%s", err);
 		return;
 	}
-	rec = mig_find(a->cfg.mig, req->migration_id);
-	out = malloc(sizeof(*out));
-	if (!out || !rec) {
-		free(out);
-		rpc_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	mig_to_msg(rec, out);
-	resp.migration = &out->m;
-	rpc_reply(call, &resp.base);
-	free(out);
+	reply_migration(call, mig_find(a->cfg.mig, req->migration_id), &resp.base,
+			&resp.migration);
 }
 
 /* ---- the target's agent, for the driver ---- */

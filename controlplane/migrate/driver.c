@@ -341,6 +341,21 @@ static void yield_migration_thread(struct mig_driver *d, struct mig *m)
 	if (getsockopt(qmp_fd(m->qmp), SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.pid <= 0)
 		return;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)cred.pid);
+	/* Without `-name ...,debug-threads=on` every thread bears the process's name: there
+	 * is nothing to find, and no reason to wait for the thread to appear. */
+	{
+		char cmd[4096], cpath[64];
+		FILE *f;
+
+		snprintf(cpath, sizeof(cpath), "/proc/%d/cmdline", (int)cred.pid);
+		f = fopen(cpath, "r");
+		size_t n = f ? fread(cmd, 1, sizeof(cmd), f) : 0;
+
+		if (f)
+			fclose(f);
+		if (!memmem(cmd, n, "debug-threads=on", 16))
+			return;
+	}
 	for (int tries = 0; tries < 50; tries++) {
 		dir = opendir(path);
 		if (!dir)
