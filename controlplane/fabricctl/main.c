@@ -33,7 +33,7 @@ static const struct ctl_command commands[] = {
 	 "  --uri URI                 where the target's QEMU listens (tcp:192.0.2.12:49152)\n"
 	 "  --id ID                   the migration's ID (default: fabricd picks one)\n"
 	 "  --generation N            the location generation (default: one more than held)\n"
-	 "  --downtime-limit-ms N     the longest blackout QEMU may plan (default: QEMU's)\n"
+	 "  --downtime-limit-ms N     the blackout the driver plans for (default 300)\n"
 	 "  --max-bandwidth N         bytes per second for the migration (default: QEMU's)\n"
 	 "  --auto-converge           let QEMU throttle the vCPUs when pre-copy cannot converge\n"
 	 "  --post-copy               let the migration switch to post-copy\n"

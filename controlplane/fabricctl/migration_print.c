@@ -77,7 +77,7 @@ static void print_options(FILE *out, const Fabric__V1__MigrationOptions *o)
 	if (o->downtime_limit_ms)
 		fprintf(out, "downtime limit %llu ms, ", (unsigned long long)o->downtime_limit_ms);
 	else
-		fputs("downtime limit QEMU's default, ", out);
+		fputs("downtime limit 300 ms (default), ", out);
 	if (o->max_bandwidth_bytes_per_second)
 		fprintf(out, "max bandwidth %.1f MiB/s, ", (double)o->max_bandwidth_bytes_per_second / MIB);
 	else
