@@ -436,7 +436,9 @@ static void on_recv(struct rpc_call *c)
 int rpc_server_poll(struct rpc_server *s, int timeout_ms)
 {
 	int handled = 0;
-	gpr_timespec deadline = rpc_deadline(timeout_ms);
+	/* 0: what is ready now, no wait (rpc_deadline(0) would mean no deadline at all). */
+	gpr_timespec deadline = timeout_ms > 0 ? rpc_deadline(timeout_ms)
+					       : gpr_inf_past(GPR_CLOCK_REALTIME);
 
 	for (;;) {
 		grpc_event ev = grpc_completion_queue_next(s->cq, deadline, NULL);
