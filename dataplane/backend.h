@@ -41,6 +41,11 @@ struct fab_backend_ops {
 	/* Sums the per-worker counters of slot `stats` (zeroes it first when `reset`). */
 	void (*endpoint_stats)(void *be, uint32_t stats, bool reset, struct fab_ep_stats *out);
 	void (*host_stats)(void *be, struct fab_host_stats *out);
+	/* Whether frames for VM port `port` wait in the fast path while the VM is paused
+	 * (a vhost-user port: the backend sees QEMU stop the device) and go wherever the VM's
+	 * endpoint points once it moves; false when a paused VM's frames would be lost in a
+	 * queue the backend cannot see (a tap). Optional: NULL means false. */
+	bool (*port_holds_paused)(void *be, uint16_t port);
 	/* Takes up to `max` events the workers reported. Returns how many. */
 	int (*poll_events)(void *be, struct fab_dp_event *ev, int max);
 };

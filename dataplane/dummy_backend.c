@@ -148,6 +148,13 @@ static int dummy_poll_events(void *be, struct fab_dp_event *ev, int max)
 	return n;
 }
 
+static bool dummy_port_holds_paused(void *be, uint16_t port)
+{
+	struct dummy_backend *d = be;
+
+	return port < FAB_MAX_PORTS && d->ports[port].holds_paused;
+}
+
 const struct fab_backend_ops dummy_backend_ops = {
 	.name = "dummy",
 	.endpoint_publish = dummy_endpoint_publish,
@@ -157,6 +164,7 @@ const struct fab_backend_ops dummy_backend_ops = {
 	.port_publish = dummy_port_publish,
 	.endpoint_stats = dummy_endpoint_stats,
 	.host_stats = dummy_host_stats,
+	.port_holds_paused = dummy_port_holds_paused,
 	.poll_events = dummy_poll_events,
 };
 

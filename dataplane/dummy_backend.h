@@ -27,6 +27,7 @@ struct dummy_backend {
 	struct {
 		uint8_t bound;
 		uint8_t mac[6];
+		bool holds_paused; /* set by a test: a vhost-user port */
 	} ports[FAB_MAX_PORTS];
 	uint32_t hosts[DUMMY_MAX];
 	int n_hosts;

@@ -190,6 +190,12 @@ const char *fabric_port_name(const struct fabric *fab, uint16_t index)
 	return index < FAB_MAX_PORTS && fab->ports[index].used ? fab->ports[index].name : NULL;
 }
 
+bool fabric_port_holds_paused(const struct fabric *fab, uint16_t index)
+{
+	return fabric_port_name(fab, index) && fab->ops->port_holds_paused &&
+	       fab->ops->port_holds_paused(fab->be, index);
+}
+
 int fabric_host_set(struct fabric *fab, uint32_t vtep, const uint8_t mac[6])
 {
 	uint32_t idx;

@@ -112,6 +112,8 @@ int fabric_port_add(struct fabric *fab, uint16_t index, const char *name, uint32
 /* The index of the port named `name`, or -ENOENT. */
 int fabric_port_index(const struct fabric *fab, const char *name);
 const char *fabric_port_name(const struct fabric *fab, uint16_t index);
+/* Whether the fast path keeps frames for a paused VM on port `index` (backend.h). */
+bool fabric_port_holds_paused(const struct fabric *fab, uint16_t index);
 
 /* Declares a peer host (its VTEP and the underlay MAC to send to it). VXLAN is accepted
  * only from declared hosts. -EINVAL: zero or own VTEP, multicast MAC. */

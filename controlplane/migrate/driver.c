@@ -36,6 +36,10 @@ struct mig {
 	bool flip_started;      /* source: flip_fast_path() ran */
 	bool flipped_by_handler;
 	bool qemu_stopped;      /* source: a STOP event was read */
+	/* source: every port of the VM keeps its frames while it is paused (vhost-user), so
+	 * QEMU may pause it whenever it likes: QEMU decides the switchover, with the budget
+	 * as its downtime-limit. Otherwise (taps) the driver decides, flipping first. */
+	bool qemu_decides;
 	char nics[4][QMP_QOM_PATH_MAX]; /* source: the VM's virtio-net devices */
 	size_t n_nics;
 	bool cancel_requested;  /* source: by the operator */
@@ -437,6 +441,12 @@ static void source_stop_here(struct mig_driver *d, struct mig *m, uint8_t phase,
 	finish(d, m, phase, "%s", reason);
 }
 
+/* The request's blackout budget, or the default 300 ms. */
+static uint64_t budget_ms(const struct mig_record *r)
+{
+	return r->opt.downtime_limit_ms ? r->opt.downtime_limit_ms : 300;
+}
+
 static void fill_qemu(struct mig_record *r, const struct qmp_migrate_info *mi)
 {
 	struct mig_qemu_stats *q = &r->qemu;
@@ -681,11 +691,11 @@ static void switch_now(struct mig_driver *d, struct mig *m, const char *why)
 static void maybe_switch(struct mig_driver *d, struct mig *m)
 {
 	const struct mig_qemu_stats *q = &m->r.qemu;
-	uint64_t budget = m->r.opt.downtime_limit_ms ? m->r.opt.downtime_limit_ms : 300;
+	uint64_t budget = budget_ms(&m->r);
 	unsigned int every = d->cfg.query_interval_ms ? d->cfg.query_interval_ms : 20;
 	uint64_t left, predicted_ms;
 
-	if (m->flipped || q->passes < 2 || q->throughput == 0)
+	if (m->qemu_decides || m->flipped || q->passes < 2 || q->throughput == 0)
 		return;
 	left = q->bytes_remaining + q->dirty_rate * every / 1000;
 	predicted_ms = left * 1000 / q->throughput;
@@ -716,14 +726,14 @@ static void maybe_switch(struct mig_driver *d, struct mig *m)
  */
 static void maybe_switch_on_pass(struct mig_driver *d, struct mig *m, const struct qmp_event *ev)
 {
-	uint64_t budget = m->r.opt.downtime_limit_ms ? m->r.opt.downtime_limit_ms : 300;
+	uint64_t budget = budget_ms(&m->r);
 	int64_t d1, d2;
 	uint64_t predicted_ms;
 
 	m->pass_us[0] = m->pass_us[1];
 	m->pass_us[1] = m->pass_us[2];
 	m->pass_us[2] = ev->qemu_time_us;
-	if (m->flipped || ev->pass < 3 || !m->pass_us[0])
+	if (m->qemu_decides || m->flipped || ev->pass < 3 || !m->pass_us[0])
 		return;
 	d1 = m->pass_us[1] - m->pass_us[0];
 	d2 = m->pass_us[2] - m->pass_us[1];
@@ -1044,6 +1054,10 @@ int mig_start(struct mig_driver *d, const struct mig_request *req, const struct 
 			snprintf(r->eps[i].target_port, sizeof(r->eps[i].target_port), "%s", f.port_name);
 	}
 	r->n_eps = req->n_eps;
+	m->qemu_decides = r->n_eps > 0;
+	for (unsigned int i = 0; i < r->n_eps; i++)
+		if (!fabric_port_holds_paused(d->cfg.fab, r->eps[i].before.port))
+			m->qemu_decides = false;
 	snprintf(r->source_host, sizeof(r->source_host), "%s", d->cfg.host_name ? d->cfg.host_name : "");
 	snprintf(r->target_host, sizeof(r->target_host), "%s", req->target_host);
 	r->source_vtep = d->cfg.vtep;
@@ -1082,13 +1096,14 @@ int mig_start(struct mig_driver *d, const struct mig_request *req, const struct 
 			{"auto-converge", r->opt.auto_converge},
 			{"postcopy-ram", r->opt.allow_post_copy},
 		};
-		/* QEMU's own downtime-limit is 1 ms: the driver decides when to switch over
-		 * (maybe_switch), with the request's downtime limit as its budget, well before
-		 * QEMU would. (Not 0: QEMU re-reads the dirty bitmap only when fewer bytes than
-		 * its limit allows are left, so with 0 it never makes a second pass.) */
+		/* When the driver decides (taps), QEMU's own downtime-limit is 1 ms: the driver
+		 * switches over (maybe_switch) with the request's downtime limit as its budget,
+		 * well before QEMU would. (Not 0: QEMU re-reads the dirty bitmap only when fewer
+		 * bytes than its limit allows are left, so with 0 it never makes a second pass.)
+		 * When QEMU decides, the budget is its downtime-limit. */
 		struct qmp_migrate_params p = {
 			.has_downtime_limit = true,
-			.downtime_limit_ms = 1,
+			.downtime_limit_ms = m->qemu_decides ? budget_ms(r) : 1,
 			.has_max_bandwidth = r->opt.max_bandwidth != 0,
 			.max_bandwidth = r->opt.max_bandwidth,
 		};
@@ -1126,13 +1141,17 @@ int mig_start(struct mig_driver *d, const struct mig_request *req, const struct 
 		return -EIO;
 	}
 	m->migrate_started = true;
-	yield_migration_thread(d, m);
+	/* When QEMU decides, nothing waits on QMP during pre-copy: the copy keeps its speed. */
+	if (!m->qemu_decides)
+		yield_migration_thread(d, m);
 	m->precopy_start_ns = wall_ns();
 	enter(m, MIG_PHASE_PRECOPY);
-	logf_(d, m, "pre-copy to %s (%s) started, generation %llu, blackout budget %llu ms, "
+	logf_(d, m, "pre-copy to %s (%s) started, generation %llu, blackout budget %llu ms (%s), "
 		    "auto-converge %s, post-copy %s, deadline %llu ms",
 	      r->target_host, r->uri, (unsigned long long)gen,
-	      (unsigned long long)(r->opt.downtime_limit_ms ? r->opt.downtime_limit_ms : 300),
+	      (unsigned long long)budget_ms(r),
+	      m->qemu_decides ? "QEMU's downtime-limit: the VM's ports hold its frames while it is paused"
+			      : "the driver switches over: a paused VM's tap queue is lost",
 	      r->opt.auto_converge ? "on" : "off",
 	      r->opt.allow_post_copy ? "allowed" : "off",
 	      (unsigned long long)r->opt.switchover_timeout_ms);

@@ -84,7 +84,8 @@ enum fab_drop_reason {
 	X(DELIVERED, 1, "delivered", "frames delivered to a local VM port")                    \
 	X(ENCAPSULATED, 2, "encapsulated", "frames sent in VXLAN to the endpoint's host")      \
 	X(FORWARDED, 3, "forwarded", "frames re-sent, marked, to a migration target")          \
-	X(HELD, 4, "held", "frames queued for an incoming VM")                                 \
+	X(HELD, 4, "held",                                                                     \
+	  "frames queued for a VM not taking them yet (incoming, or paused)")                   \
 	X(RELEASED, 5, "released", "held frames delivered after activation")                   \
 	X(ARP_REPLIED, 6, "arp_replied", "ARP requests answered by proxy")                     \
 	X(ND_REPLIED, 7, "nd_replied", "neighbour solicitations answered by proxy")            \

@@ -75,13 +75,24 @@ static int probe_port(const char *devargs, uint16_t *ethdev, char *err, size_t e
 	return 0;
 }
 
-static void count_unsent(struct rte_mbuf **unsent, uint16_t count, void *userdata)
+/* A vhost-user port's link follows the VM's device: up once QEMU has started its rings,
+ * down when it stops them (the VM paused, e.g. for a migration's switchover, or gone).
+ * Runs on DPDK's vhost-user thread, never on a worker. */
+static int on_link_change(uint16_t ethdev, enum rte_eth_event_type type, void *arg, void *ret_param)
 {
-	struct dp_worker *w = userdata;
+	struct dp_port *p = arg;
+	struct rte_eth_link link;
+	uint8_t paused;
 
-	rte_pktmbuf_free_bulk(unsent, count);
-	w->drops[FAB_DROP_TX_FULL] += count;
-	w->ctr[FAB_CTR_DROPPED] += count;
+	(void)type;
+	(void)ret_param;
+	if (rte_eth_link_get_nowait(ethdev, &link) != 0)
+		return 0;
+	paused = link.link_status == RTE_ETH_LINK_DOWN;
+	if (__atomic_exchange_n(&p->paused, paused, __ATOMIC_ACQ_REL) != paused)
+		fprintf(stderr, "fabricd: port %s: the VM's device %s\n", p->name,
+			paused ? "stopped: frames for it are held" : "runs: frames flow");
+	return 0;
 }
 
 static int setup_port(struct dpdk_backend *b, struct dp_port *p, char *err, size_t err_len)
@@ -110,6 +121,15 @@ static int setup_port(struct dpdk_backend *b, struct dp_port *p, char *err, size
 	if (ret)
 		return fail(err, err_len, "port %s: cannot configure: %s", p->name, strerror(-ret)), ret;
 	rte_eth_dev_adjust_nb_rx_tx_desc(p->ethdev, &rxd, &txd);
+	if (p->index != DP_UPLINK && strstr(info.driver_name, "vhost")) {
+		p->hold_unsent = 1;
+		p->paused = 1; /* until QEMU starts the device */
+		ret = rte_eth_dev_callback_register(p->ethdev, RTE_ETH_EVENT_INTR_LSC, on_link_change, p);
+		if (ret)
+			return fail(err, err_len, "port %s: cannot follow its link: %s", p->name,
+				    strerror(-ret)),
+			       ret;
+	}
 	for (uint16_t q = 0; q < (strstr(info.driver_name, "af_packet") ? b->n_workers : 1); q++) {
 		ret = rte_eth_rx_queue_setup(p->ethdev, q, rxd, (unsigned int)rte_eth_dev_socket_id(p->ethdev),
 					     NULL, b->pool);
@@ -171,7 +191,8 @@ static int setup_workers(struct dpdk_backend *b, char *err, size_t err_len)
 			if (!buf)
 				return fail(err, err_len, "cannot allocate transmit buffers"), -ENOMEM;
 			rte_eth_tx_buffer_init(buf, DP_BURST);
-			rte_eth_tx_buffer_set_err_callback(buf, count_unsent, &b->workers[w]);
+			b->workers[w].unsent[i] = (struct dp_unsent_ctx){&b->workers[w], &b->ports[i]};
+			rte_eth_tx_buffer_set_err_callback(buf, dp_unsent, &b->workers[w].unsent[i]);
 			b->workers[w].tx[i] = buf;
 		}
 	}
@@ -310,6 +331,8 @@ int dpdk_backend_start(struct dpdk_backend *b, char *err, size_t err_len)
 			       ret;
 		/* The uplink receives VXLAN for our VTEP whatever MAC the underlay uses. */
 		rte_eth_promiscuous_enable(b->ports[i].ethdev);
+		if (b->ports[i].hold_unsent) /* a VM may have attached before the callback */
+			on_link_change(b->ports[i].ethdev, RTE_ETH_EVENT_INTR_LSC, &b->ports[i], NULL);
 	}
 	b->started = true;
 	__atomic_store_n(&b->running, true, __ATOMIC_RELEASE);
@@ -352,6 +375,9 @@ void dpdk_backend_destroy(struct dpdk_backend *b)
 			char name[RTE_DEV_NAME_MAX_LEN];
 
 			if (rte_eth_dev_get_name_by_port(p->ethdev, name) == 0) {
+				if (p->hold_unsent)
+					rte_eth_dev_callback_unregister(p->ethdev, RTE_ETH_EVENT_INTR_LSC,
+									on_link_change, p);
 				rte_eth_dev_close(p->ethdev);
 				rte_vdev_uninit(name); /* ports here are vdevs (--no-pci) */
 			}
@@ -384,6 +410,14 @@ int dpdk_backend_ethdev(const struct dpdk_backend *b, uint16_t index)
 	if (index < FAB_MAX_PORTS && b->port_of_index[index])
 		return b->port_of_index[index]->ethdev;
 	return -ENOENT;
+}
+
+bool dp_port_holds_paused(void *be, uint16_t index)
+{
+	const struct dpdk_backend *b = be;
+
+	return index && index < FAB_MAX_PORTS && b->port_of_index[index] &&
+	       b->port_of_index[index]->hold_unsent;
 }
 
 size_t dpdk_backend_footprint(const struct dpdk_backend *b)

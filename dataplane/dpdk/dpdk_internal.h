@@ -105,7 +105,21 @@ struct dp_port {
 	 * thread when it publishes the port's next binding. */
 	uint8_t activated;
 	uint8_t overflow_reported;
+	/* The VM behind the port is not taking frames: a vhost-user port whose device QEMU
+	 * has stopped (the VM paused, e.g. for a migration's switchover) or not started yet.
+	 * Written by the ethdev's link-state callback; frames for the port wait in its hold
+	 * queue meanwhile. Never set on other kinds of port. */
+	uint8_t paused;
+	/* A frame the device refused (a vhost-user port's rings stopping under a burst) goes
+	 * to the hold queue instead of being dropped. */
+	uint8_t hold_unsent;
 	struct rte_ring *hold;
+};
+
+/* What a transmit buffer's error callback needs: whose counters, which port. */
+struct dp_unsent_ctx {
+	struct dp_worker *w;
+	struct dp_port *p;
 };
 
 /* One worker's counters, summed by the control thread on read. */
@@ -133,6 +147,7 @@ struct dp_worker {
 	uint16_t rx_ports[DP_MAX_PORTS];
 	unsigned int n_rx_ports;
 	struct rte_eth_dev_tx_buffer *tx[DP_MAX_PORTS];
+	struct dp_unsent_ctx unsent[DP_MAX_PORTS];
 	uint64_t ctr[FAB_CTR__COUNT];
 	uint64_t drops[FAB_DROP__COUNT];
 	struct dp_ep_counters *ep; /* [max_endpoints] */
@@ -165,6 +180,8 @@ struct dpdk_backend {
 int dp_tables_create(struct dpdk_backend *b, char *err, size_t err_len);
 void dp_tables_destroy(struct dpdk_backend *b);
 int dp_worker_main(void *arg);
+bool dp_port_holds_paused(void *be, uint16_t index);
+void dp_unsent(struct rte_mbuf **unsent, uint16_t count, void *userdata);
 
 static inline bool dp_vni_known(const struct dpdk_backend *b, uint32_t vni)
 {

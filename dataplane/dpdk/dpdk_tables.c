@@ -288,5 +288,6 @@ const struct fab_backend_ops dpdk_backend_ops = {
 	.port_publish = dp_port_publish,
 	.endpoint_stats = dp_endpoint_stats,
 	.host_stats = dp_host_stats,
+	.port_holds_paused = dp_port_holds_paused,
 	.poll_events = dp_poll_events,
 };

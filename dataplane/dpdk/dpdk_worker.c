@@ -84,13 +84,14 @@ static inline void tx(struct dp_worker *w, const struct dp_port *p, struct rte_m
 	rte_eth_tx_buffer(p->ethdev, (uint16_t)w->id, w->tx[p - w->b->ports], m);
 }
 
-/* Queues a frame for an incoming VM, or delivers it if the VM has just activated and
- * nothing is still queued ahead of it. */
+/* Queues a frame for an incoming VM or a paused one, or delivers it if the VM runs here
+ * and nothing is still queued ahead of it. */
 static void hold(struct dp_worker *w, struct dp_port *p, struct rte_mbuf *m, uint64_t now,
 		 uint32_t slot, bool have_slot)
 {
 	uint8_t bound = (uint8_t)(__atomic_load_n(&p->binding, __ATOMIC_ACQUIRE) >> 48);
-	bool active = bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE);
+	bool active = (bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE)) &&
+		      !__atomic_load_n(&p->paused, __ATOMIC_ACQUIRE);
 	struct dp_held h = {.m = m, .tsc = now};
 
 	if (active && rte_ring_empty(p->hold)) {
@@ -144,6 +145,13 @@ static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_
 		if (!out)
 			return FAB_DROP_PORT_NOT_BOUND;
 		strip(m, v);
+		/* Frames wait behind older ones still held (a release in progress) and while
+		 * the VM is paused. */
+		if (fab_unlikely(__atomic_load_n(&out->paused, __ATOMIC_ACQUIRE) ||
+				 !rte_ring_empty(out->hold))) {
+			hold(w, out, m, now, slot, have_slot);
+			return 0;
+		}
 		tx(w, out, m);
 		w->ctr[FAB_CTR_DELIVERED]++;
 		return 0;
@@ -393,26 +401,112 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 		rte_pktmbuf_free_bulk(drop, nd);
 }
 
+/* Drops the held frames at the head of `p`'s queue that waited longer than the hold
+ * timeout (checked once per millisecond). */
+static unsigned int expire_held(struct dp_worker *w, struct dp_port *p, uint64_t now)
+{
+	struct dp_held h;
+	unsigned int n = 0;
+
+	if (now < w->next_hold_check)
+		return 0;
+	/* Oldest first: peek at the head and take it only if it has expired. */
+	while (n < DP_BURST &&
+	       rte_ring_dequeue_bulk_elem_start(p->hold, &h, sizeof(h), 1, NULL) == 1) {
+		if (now - h.tsc < w->b->hold_timeout_tsc) {
+			rte_ring_dequeue_elem_finish(p->hold, 0);
+			break;
+		}
+		rte_ring_dequeue_elem_finish(p->hold, 1);
+		rte_pktmbuf_free(h.m);
+		count_drop(w, FAB_DROP_HOLD_TIMEOUT);
+		n++;
+	}
+	return n;
+}
+
+/* Sends held frames to the VM that now takes them, oldest first; what the device does
+ * not take stays at the head of the queue for the next turn. */
+static unsigned int release_held(struct dp_worker *w, struct dp_port *p)
+{
+	struct dp_held h[DP_BURST];
+	struct rte_mbuf *m[DP_BURST];
+	unsigned int n, sent;
+
+	/* Frames this worker buffered before the queue filled are older: they go first. */
+	rte_eth_tx_buffer_flush(p->ethdev, (uint16_t)w->id, w->tx[p - w->b->ports]);
+	n = rte_ring_dequeue_burst_elem_start(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
+	for (unsigned int i = 0; i < n; i++)
+		m[i] = h[i].m;
+	sent = n ? rte_eth_tx_burst(p->ethdev, (uint16_t)w->id, m, (uint16_t)n) : 0;
+	rte_ring_dequeue_elem_finish(p->hold, sent);
+	w->ctr[FAB_CTR_RELEASED] += sent;
+	return sent;
+}
+
+/* The VM left while frames for it waited here (paused for the switchover, its port now
+ * FORWARDING): they follow it, re-encapsulated and marked to its new host like every
+ * frame for it now. */
+static unsigned int forward_held(struct dp_worker *w, struct dp_port *p, uint64_t binding,
+				 uint64_t now)
+{
+	struct fab_ep_key key __attribute__((aligned(8))) = {.vni = p->vni};
+	struct fab_endpoint loc;
+	struct dp_held h[DP_BURST];
+	struct dp_pkt pkt;
+	void *data = NULL;
+	uint32_t slot;
+	unsigned int n;
+
+	dp_mac_unpack(binding, key.mac);
+	if (rte_hash_lookup_data(w->b->ep_hash, &key, &data) < 0)
+		return 0;
+	dp_ep_unpack((uint64_t)(uintptr_t)data, &loc, &slot);
+	if (loc.state != FAB_EP_FORWARDING)
+		return 0; /* between two publishes: look again next turn */
+	n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
+	for (unsigned int i = 0; i < n; i++) {
+		struct fab_verdict v = {.action = FAB_ACT_ENCAP, .mark = 1, .vtep = loc.vtep,
+					.vni = p->vni};
+		const uint8_t *d = rte_pktmbuf_mtod(h[i].m, const uint8_t *);
+		uint32_t bytes = rte_pktmbuf_pkt_len(h[i].m);
+		unsigned int reason;
+
+		memset(&pkt.f, 0, sizeof(pkt.f));
+		fab_parse_frame(d, d + rte_pktmbuf_data_len(h[i].m), &pkt.f); /* for the flow hash */
+		reason = execute(w, p, h[i].m, &pkt, &v, now, slot, true);
+		if (reason) {
+			count_drop(w, reason);
+			rte_pktmbuf_free(h[i].m);
+		}
+		ep_count(w, slot, bytes, reason != 0, now);
+	}
+	return n;
+}
+
 /* The owner of a VM port drains its hold queue: released in arrival order once the VM
- * runs here, dropped when they waited too long or the VM is no longer coming. */
+ * runs here and takes frames, forwarded when the VM left meanwhile, dropped when they
+ * waited too long or the VM is no longer coming. */
 static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t now)
 {
-	struct dpdk_backend *b = w->b;
+	uint64_t binding;
 	uint8_t bound;
+	bool active;
 	struct dp_held h[DP_BURST];
-	unsigned int n;
+	unsigned int n = 0;
 
 	if (rte_ring_empty(p->hold))
 		return 0;
-	bound = (uint8_t)(__atomic_load_n(&p->binding, __ATOMIC_ACQUIRE) >> 48);
-	if (bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE)) {
-		n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
-		for (unsigned int i = 0; i < n; i++)
-			tx(w, p, h[i].m);
-		w->ctr[FAB_CTR_RELEASED] += n;
-		return n;
-	}
-	if (bound != FAB_EP_INCOMING) {
+	binding = __atomic_load_n(&p->binding, __ATOMIC_ACQUIRE);
+	bound = (uint8_t)(binding >> 48);
+	active = bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE);
+	if (active && !__atomic_load_n(&p->paused, __ATOMIC_ACQUIRE)) {
+		n = release_held(w, p);
+		if (n == DP_BURST)
+			return n;
+	} else if (bound == FAB_EP_FORWARDING) {
+		return forward_held(w, p, binding, now);
+	} else if (!active && bound != FAB_EP_INCOMING) {
 		n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
 		for (unsigned int i = 0; i < n; i++)
 			rte_pktmbuf_free(h[i].m);
@@ -420,22 +514,34 @@ static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t 
 		w->ctr[FAB_CTR_DROPPED] += n;
 		return n;
 	}
-	if (now < w->next_hold_check)
-		return 0;
-	/* Oldest first: peek at the head and take it only if it has expired. */
-	n = 0;
-	while (n < DP_BURST && rte_ring_dequeue_bulk_elem_start(p->hold, &h[0], sizeof(h[0]), 1,
-								  NULL) == 1) {
-		if (now - h[0].tsc < b->hold_timeout_tsc) {
-			rte_ring_dequeue_elem_finish(p->hold, 0);
-			break;
+	return n + expire_held(w, p, now);
+}
+
+/* A transmit buffer's error callback: frames a device did not take. A vhost-user port's
+ * go to its hold queue (its rings stop under a burst when QEMU pauses the VM); other
+ * ports' are dropped and counted. */
+void dp_unsent(struct rte_mbuf **unsent, uint16_t count, void *userdata)
+{
+	struct dp_unsent_ctx *c = userdata;
+	struct dp_worker *w = c->w;
+	uint16_t i = 0;
+
+	if (c->p->hold_unsent) {
+		uint64_t now = rte_rdtsc();
+
+		for (; i < count; i++) {
+			struct dp_held h = {.m = unsent[i], .tsc = now};
+
+			if (rte_ring_enqueue_elem(c->p->hold, &h, sizeof(h)) != 0)
+				break;
+			w->ctr[FAB_CTR_HELD]++;
 		}
-		rte_ring_dequeue_elem_finish(p->hold, 1);
-		rte_pktmbuf_free(h[0].m);
-		count_drop(w, FAB_DROP_HOLD_TIMEOUT);
-		n++;
 	}
-	return n;
+	if (i < count) {
+		rte_pktmbuf_free_bulk(unsent + i, count - i);
+		w->drops[FAB_DROP_TX_FULL] += count - i;
+		w->ctr[FAB_CTR_DROPPED] += count - i;
+	}
 }
 
 static void flush_tx(struct dp_worker *w)

@@ -1,8 +1,10 @@
 # The three-host migration rig, shared by the end-to-end test and `bench/run migration`:
 # hosts A, B and C are network namespaces on an underlay bridge (VXLAN, fabricd's
 # af_packet uplinks) and a management bridge (gRPC between agents with mutual TLS, and
-# QEMU's migration stream); fabricd runs on each; the test guest runs under QEMU behind a
-# tap on A (or B); a client namespace behind C's fabricd talks to it.
+# QEMU's migration stream); fabricd runs on each; the test guest runs under QEMU on A (or
+# B), attached to fabricd as production attaches it, over vhost-user (fabricd's net_vhost
+# port, E2E_PORT=vhost, the default), or behind a tap that fabricd reads with af_packet
+# (E2E_PORT=tap); a client namespace behind C's fabricd talks to it.
 # Needs tests/netns/lib.sh sourced first, and FABRICD, FABRICCTL, HERE (tests/migrate).
 # shellcheck shell=bash
 
@@ -19,7 +21,15 @@ GEN=1 # the generation every host holds for the guest's endpoint
 # downtime limit), bandwidth not limited (QEMU's default is 128 MiB/s); the baseline gets
 # the same from guestctl.py. A smaller budget shortens the blackout but lets QEMU 7.2
 # reach its own switchover first at times (README.md, "Who decides the switchover").
-MIGRATE_OPTS=${MIGRATE_OPTS:---max-bandwidth 40000000}
+E2E_PORT=${E2E_PORT:-vhost}
+case "$E2E_PORT" in
+# Bandwidth as the baseline has it (not limited); the blackout budget is QEMU's default.
+vhost) MIGRATE_OPTS=${MIGRATE_OPTS:---max-bandwidth 10000000000} ;;
+# With a tap, the driver must decide the switchover before QEMU does: a 40 MB/s cap keeps
+# QEMU from converging on its own first (README.md, "Who decides the switchover").
+tap) MIGRATE_OPTS=${MIGRATE_OPTS:---max-bandwidth 40000000} ;;
+*) echo "E2E_PORT is vhost or tap" >&2; exit 2 ;;
+esac
 BASELINE_OPTS=${BASELINE_OPTS:---downtime-ms 300}
 declare -A HOST_INDEX=([A]=1 [B]=2 [C]=3)
 
@@ -33,6 +43,7 @@ e2e_cleanup() {
 }
 trap e2e_cleanup EXIT
 
+vhost_sock() { echo "$TMP/q$1/vm1.vhost"; }
 vtep_of() { echo "192.0.2.${HOST_INDEX[$1]}"; }
 mgmt_of() { echo "10.98.0.${HOST_INDEX[$1]}"; }
 umac_of() { echo "02:00:00:00:01:0${HOST_INDEX[$1]}"; }
@@ -76,6 +87,7 @@ setup_rig() {
 	done
 	# The guest's taps exist before fabricd opens them, on A and on B.
 	for h in A B; do
+		[ "$E2E_PORT" = tap ] || continue
 		in_ns "h$h" ip tuntap add dev tapvm mode tap
 		in_ns "h$h" ip link set tapvm txqueuelen 50000 up
 	done
@@ -87,6 +99,7 @@ setup_rig() {
 			others+=(--peer "$(vtep_of "$o")=$(umac_of "$o")" --allow-peer "$o")
 		done
 		local port=(--vm-port "vm1:$VNI:net_af_packet1,iface=tapvm")
+		[ "$E2E_PORT" = vhost ] && port=(--vm-port "vm1:$VNI:net_vhost1,iface=$(vhost_sock "$h"),queues=1")
 		[ "$h" = C ] && port=(--vm-port "cl:$VNI:net_af_packet1,iface=pcl")
 		start_fabricd "h$h" --vtep "$(vtep_of "$h")" --uplink "net_af_packet0,iface=u0" \
 			"${others[@]}" "${port[@]}" --hold-frames 16384 --hold-timeout-ms 10000 \
@@ -107,7 +120,12 @@ setup_rig() {
 start_guest() {
 	local h=$1 mode=${2:-boot} extra=()
 	[ "$mode" = incoming ] && extra=(--incoming)
-	"$RUN_GUEST" -d "$TMP/q$h" -N vm1 -n "$(ns "h$h")" -t tapvm --no-offload --mac $GUEST_MAC \
+	local nic=(-t tapvm) qarg
+	[ "$E2E_PORT" = vhost ] && nic=(-u "$(vhost_sock "$h")")
+	# E2E_QEMU_ARGS: more QEMU arguments for every guest, e.g. "-trace events=FILE"
+	# (QEMU's trace events, to see where a switchover's time goes).
+	for qarg in ${E2E_QEMU_ARGS:-}; do extra+=(--qemu-arg "$qarg"); done
+	"$RUN_GUEST" -d "$TMP/q$h" -N vm1 -n "$(ns "h$h")" "${nic[@]}" --no-offload --mac $GUEST_MAC \
 		--ip "$GUEST_IP/24" --mtu 1450 -m "${GUEST_MEM:-256}" "${extra[@]}" >>"$TMP/guest.log" 2>&1 || {
 		echo "# the guest did not start on $h:"
 		tail -n 30 "$TMP/guest.log"

@@ -406,6 +406,7 @@ struct script {
 	int ids;
 	const char *file; /* the recording */
 	int64_t shift_us; /* recorded QEMU timestamps + shift_us: this run's wall clock */
+	bool qemu_decides; /* the VM's port holds a paused VM's frames: QEMU's downtime-limit */
 };
 
 __attribute__((format(printf, 2, 3))) static void s_printf(struct script *s, const char *fmt, ...)
@@ -623,7 +624,9 @@ static void s_source_start(struct script *s, enum virtio_reply virtio, bool migr
 		   recorded_return(s->file, "src", "migrate-set-capabilities", 0));
 	s_exchange(s,
 		   json_pack("{s:s, s:{s:i, s:O}}", "execute", "migrate-set-parameters", "arguments",
-			     "downtime-limit", 1, "max-bandwidth",
+			     "downtime-limit",
+			     s->qemu_decides ? json_integer_value(json_object_get(params, "downtime-limit")) : 1,
+			     "max-bandwidth",
 			     json_object_get(params, "max-bandwidth")),
 		   recorded_return(s->file, "src", "migrate-set-parameters", 0));
 	id = s_cmd(s, command("x-query-virtio"));
@@ -1335,6 +1338,103 @@ static void test_source_qemu_pauses_during_a_query(void **state)
 	end_replay(e);
 }
 
+/*
+ * precopy-pause.qmp's source up to pass 3: pass 2 comes 1 s after pass 1 with 8 MiB left,
+ * pass 3 125 ms later with 256 KiB left (the guest dirtying 2048 pages/s). Returns the
+ * recorded STOP's time. `qemu_decides`: the VM's port keeps a paused VM's frames.
+ */
+static int64_t s_converging_precopy(struct script *s, bool qemu_decides, struct mig_options *opt,
+				    char *uri, size_t len)
+{
+	int64_t pass1_us;
+
+	s_begin(s, "precopy-pause.qmp", "src");
+	s->qemu_decides = qemu_decides;
+	pass1_us = rec_event_us(s, "src", "MIGRATION_PASS", NULL, 0);
+	s_source_start(s, VIRTIO_ONE_NIC, true, opt, uri, len);
+	s_source_precopy(s);
+	s_pass_at(s, 2, pass1_us + 1000000);
+	s_hold(s);
+	s_exchange(s, command("query-migrate"), query_at_pass(s, 2, 8 << 20, 2048, 1100));
+	s_pass_at(s, 3, pass1_us + 1125000);
+	s_hold(s);
+	s_exchange(s, command("query-migrate"), query_at_pass(s, 3, 256 << 10, 2048, 1300));
+	return rec_event_us(s, "src", "STOP", NULL, 0);
+}
+
+/*
+ * The VM's port keeps a paused VM's frames (vhost-user): QEMU decides the switchover with
+ * the request's budget (precopy-pause.qmp's 10 ms) as its own downtime-limit. At pass 3
+ * only 256 KiB are left, which the driver would switch over on for a tap; here it leaves
+ * the VM alone (no queue polls, no stop: the fake would see them). QEMU pauses the VM;
+ * the STOP event flips the fast path; at pre-switchover the driver lets QEMU finish.
+ */
+static void test_source_qemu_decides_for_vhost_user_ports(void **state)
+{
+	struct env *e = *state;
+	struct script s;
+	struct mig_options opt;
+	char uri[MIG_URI_MAX];
+	const struct mig_record *r;
+	int64_t stop_us;
+	int id;
+
+	e->be.ports[VM_PORT].holds_paused = true;
+	stop_us = s_converging_precopy(&s, true, &opt, uri, sizeof(uri));
+	s_hold(&s);
+	s_event(&s, "src", "STOP", NULL, 0);
+	s_hold(&s);
+	s_event(&s, "src", "MIGRATION", "pre-switchover", 0);
+	s_continue(&s);
+	id = s_cmd(&s, command("query-migrate"));
+	s_event(&s, "src", "MIGRATION", "device", 0);
+	s_event(&s, "src", "MIGRATION", "completed", 0);
+	s_return(&s, id, query_completed_late(4, 0, 0));
+	s_exchange(&s, command("query-migrate"), query_completed_late(4, 3, 1332));
+	r = start_source(e, &s, &opt, uri);
+	assert_logged(e, "QEMU's downtime-limit: the VM's ports hold its frames while it is paused");
+
+	let_go(e);
+	mig_poll(e->d); /* pass 2 */
+	let_go(e);
+	mig_poll(e->d); /* pass 3: within the budget, but QEMU's to decide */
+	assert_phase(r, MIG_PHASE_PRECOPY);
+	assert_int_equal(e->at_drain.n, 0);
+	assert_int_equal(e->at_stop.n, 0);
+	assert_null(logged(e, "switchover:"));
+	assert_location(e, &vm_key, FAB_EP_LOCAL, "vm1", 0, G0);
+
+	/* QEMU paused the VM: the fast path forwards at once. */
+	let_go(e);
+	assert_int_equal(fake_qmp_wait_hold(e->fake, 3000), 0); /* STOP is out */
+	mig_poll(e->d);
+	assert_phase(r, MIG_PHASE_BLACKOUT);
+	assert_location(e, &vm_key, FAB_EP_FORWARDING, NULL, HOST_B, G0 + 1);
+	assert_int_equal(e->at_continue.n, 0);
+	/* It waits at pre-switchover: let go. */
+	let_go(e);
+	for (int i = 0; i < 100 && e->at_continue.n == 0; i++) {
+		mig_wait(e->d, 30);
+		mig_poll(e->d);
+	}
+	assert_int_equal(e->at_continue.n, 1);
+	assert_seen_forwarding(&e->at_continue, "at migrate-continue");
+	assert_int_equal(e->at_stop.n, 0);
+	assert_int_equal(r->paused_ns, (uint64_t)stop_us * 1000);
+	assert_location(e, &vm_key, FAB_EP_FORWARDING, NULL, HOST_B, G0 + 1);
+
+	/* QEMU completes; its figures come with a later query. */
+	for (int i = 0; i < 10 && r->qemu.downtime_ms == 0; i++) {
+		virt_mono_ns += 25000000;
+		mig_wait(e->d, 30);
+		mig_poll(e->d);
+	}
+	assert_phase(r, MIG_PHASE_CONVERGING);
+	assert_int_equal(r->qemu.downtime_ms, 3);
+	assert_monitor_closed(e);
+	end_replay(e);
+}
+
 /* ---- source: the driver decides the switchover ---- */
 
 /*
@@ -1355,20 +1455,10 @@ static void test_source_driver_decides_switchover(void **state)
 	struct mig_options opt;
 	char uri[MIG_URI_MAX];
 	const struct mig_record *r;
-	int64_t stop_us, pass1_us;
+	int64_t stop_us;
 	int id;
 
-	s_begin(&s, "precopy-pause.qmp", "src");
-	stop_us = rec_event_us(&s, "src", "STOP", NULL, 0);
-	pass1_us = rec_event_us(&s, "src", "MIGRATION_PASS", NULL, 0);
-	s_source_start(&s, VIRTIO_ONE_NIC, true, &opt, uri, sizeof(uri));
-	s_source_precopy(&s);
-	s_pass_at(&s, 2, pass1_us + 1000000);
-	s_hold(&s);
-	s_exchange(&s, command("query-migrate"), query_at_pass(&s, 2, 8 << 20, 2048, 1100));
-	s_pass_at(&s, 3, pass1_us + 1125000);
-	s_hold(&s);
-	s_exchange(&s, command("query-migrate"), query_at_pass(&s, 3, 256 << 10, 2048, 1300));
+	stop_us = s_converging_precopy(&s, false, &opt, uri, sizeof(uri));
 	s_queue_polls(&s, used, 6);
 	s_stop(&s, rec_event(&s, "src", "STOP", NULL, 0));
 	s_pass_at(&s, 4, stop_us + 600); /* QEMU syncs what the paused guest dirtied last */
@@ -2087,6 +2177,7 @@ int main(int argc, char **argv)
 		SOURCE_TEST(test_cancel_after_switchover_is_refused),
 		SOURCE_TEST(test_source_completes_when_target_never_reports),
 		SOURCE_TEST(test_source_qemu_pauses_during_a_query),
+		SOURCE_TEST(test_source_qemu_decides_for_vhost_user_ports),
 		SOURCE_TEST(test_source_driver_decides_switchover),
 		SOURCE_TEST(test_source_switchover_on_pass_event),
 		SOURCE_TEST(test_source_qemu_pauses_while_driver_drains),

@@ -2,9 +2,10 @@
 # The end-to-end migration test: a real QEMU guest moves from host A to host B while a
 # client behind host C streams UDP to it at 5000 datagrams per second and holds a TCP
 # connection open. Hosts are network namespaces on an underlay bridge, each with fabricd
-# (DPDK, af_packet ports); fabricd on A drives the migration (QMP), prepares B over gRPC
-# with mutual TLS, and flips the guest's endpoint to FORWARDING at the switchover; B holds
-# and releases. Then, in the same run:
+# (DPDK: an af_packet uplink; the guest on a net_vhost port over vhost-user, or with
+# E2E_PORT=tap behind a tap read by an af_packet port); fabricd on A drives the migration
+# (QMP), prepares B over gRPC with mutual TLS, and flips the guest's endpoint to FORWARDING
+# at the switchover; B holds and releases. Then, in the same run:
 #   - the baseline: the guest moves back B -> A with QEMU alone and the fabric updated
 #     only after QEMU completed (no forwarding, no hold), and the packets it loses;
 #   - the failure test: a migration A -> B whose target QEMU is killed during pre-copy;
@@ -49,7 +50,7 @@ ctl hA migrations show "$(jfield "$m" "['migration_id']")" | sed 's/^/#   /'
 echo "# the migration drivers' log (A, then B):"
 grep -h "migration " "$TMP/hA.log" "$TMP/hB.log" | sed 's/^/#   /'
 for h in A B; do
-	echo "# $h's tap: $(in_ns h$h ip -s link show tapvm | awk 'NR==4{rx=$2" rx, "$4" rx dropped"} NR==6{print rx", "$2" tx, "$4" tx dropped"}')"
+	[ "$E2E_PORT" = tap ] && echo "# $h's tap: $(in_ns h$h ip -s link show tapvm | awk 'NR==4{rx=$2" rx, "$4" rx dropped"} NR==6{print rx", "$2" tx, "$4" tx dropped"}')"
 	echo "# $h's counters: $(ctl h$h stats --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print({k: v for k, v in d["counters"].items() if v}, {k: v for k, v in d.get("drops", {}).items() if v})')"
 done
 check "no datagram lost across the vmfabric migration" test "$(jfield "$r" "['lost']")" -eq 0
@@ -127,6 +128,7 @@ s=$(state_of B); check "B: REMOTE at A, its INCOMING state dropped ($s)" test "$
 s=$(state_of C); check "C: REMOTE at A, unchanged ($s)" test "$s" = "remote $(vtep_of A)"
 
 echo "#"
+echo "# guest attached by $E2E_PORT"
 echo "# vmfabric:  lost $VMF_LOST datagrams at $RATE/s; QEMU downtime ${VMF_DOWNTIME} ms, longest gap ${VMF_GAP} ms"
 echo "# baseline:  lost $BASE_LOST datagrams at $RATE/s; longest gap ${BASE_GAP} ms"
 stop_guest A

@@ -24,7 +24,9 @@ cleanup() {
 	done
 	for ns in "${NAMESPACES[@]+"${NAMESPACES[@]}"}"; do ip netns del "$ns" 2>/dev/null; done
 	grep -o " $TMP/[^ ]*" /proc/mounts | while read -r m; do umount "$m"; done
-	rm -rf "/var/run/dpdk/${NS_PREFIX}"* "$TMP"
+	rm -rf "/var/run/dpdk/${NS_PREFIX}"*
+	# VMF_KEEP_TMP=1 keeps the logs, captures and guests' consoles for a look afterwards.
+	if [ -n "${VMF_KEEP_TMP:-}" ]; then echo "# kept $TMP (VMF_KEEP_TMP)"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
