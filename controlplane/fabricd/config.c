@@ -183,8 +183,10 @@ static const struct option_def options[] = {
 	{"uplink", "DEVARGS", "the underlay port, as DPDK devargs (required), e.g. "
 			      "net_af_packet0,iface=eth1",
 	 opt_uplink},
-	{"vm-port", "NAME:VNI:DEVARGS", "a VM port in a VNI, e.g. vm1:100:net_tap0,iface=tapvm1 "
-					"(repeatable)",
+	{"vm-port", "NAME:VNI:DEVARGS", "a VM port in a VNI, e.g. vm1:100:net_tap0,iface=tapvm1, or "
+					"vm1:100:net_vhost1,iface=/run/vm1.sock,queues=1 for QEMU's "
+					"vhost-user (frames for a paused VM are then held; "
+					"repeatable)",
 	 opt_vm_port},
 	{"peer", "VTEP=MAC", "a host of the fabric: VXLAN is accepted only from peers "
 			     "(repeatable)",

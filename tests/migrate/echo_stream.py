@@ -9,7 +9,8 @@ connection to guestd's echo (IP:7001) and sends a numbered line every 50 ms on i
 of which must come back in order. Writes OUT (JSON) at the end:
   sent, received (distinct echoed sequence numbers), lost, duplicates, reordered,
   longest_gap_ms (the longest time between two echoes while sending), gap_start_s (when
-  that gap began, seconds since the start), tcp_lines_sent, tcp_lines_echoed, tcp_ok
+  that gap began, seconds since the start), gaps (every gap over 5 ms as [unix time it
+  began, ms], the first 500), tcp_lines_sent, tcp_lines_echoed, tcp_ok
   (the connection stayed up and echoed every line in order), tcp_error.
 Prints "echo-stream: started" once the first echo came back (scripts wait for it).
 """
@@ -42,7 +43,7 @@ def main():
     s.settimeout(0.05)
     seen = {}
     state = {"sent": 0, "last": None, "gap": 0.0, "gap_at": 0.0, "started": False,
-             "sending": True, "reordered": 0, "max_seq": -1}
+             "sending": True, "reordered": 0, "max_seq": -1, "gaps": []}
     t0 = time.monotonic()
     t0_wall = time.time()
 
@@ -68,6 +69,8 @@ def main():
                 g = now - state["last"]
                 if g > state["gap"]:
                     state["gap"], state["gap_at"] = g, state["last"] - t0
+                if g > 0.005 and len(state["gaps"]) < 500:
+                    state["gaps"].append([round(t0_wall + state["last"] - t0, 4), round(g * 1000, 3)])
             state["last"] = now
             if not state["started"]:
                 state["started"] = True
@@ -157,6 +160,7 @@ def main():
         "reordered": state["reordered"],
         "longest_gap_ms": round(state["gap"] * 1000, 3),
         "gap_start_s": round(state["gap_at"], 3),
+        "gaps": state["gaps"],
         "tcp_lines_sent": tcp["sent"],
         "tcp_lines_echoed": tcp["echoed"],
         "tcp_ok": tcp["ok"] and tcp["echoed"] >= tcp["sent"] - 1 and tcp["sent"] > 0,
