@@ -10,6 +10,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$1
 RUNS=${2:-10}
 BASE_RUNS=${3:-3}
+PAUSE_RUNS=${VMF_BENCH_PAUSES:-5}
+PAUSE_MS=${VMF_BENCH_PAUSE_MS:-15} # about the blackout's median
 RATE=${VMF_BENCH_RATE:-5000}
 DIRTY=${VMF_BENCH_DIRTY:-"64 32"} # guestd: dirty MiB at MiB/s
 HERE=$top/tests/migrate
@@ -79,11 +81,31 @@ for i in $(seq "$BASE_RUNS"); do
 	echo "# baseline $i $here->$there: lost $(cut -d' ' -f1 <"$base" | tail -n1), longest gap $(cut -d' ' -f2 <"$base" | tail -n1) ms"
 	t=$here here=$there there=$t
 done
+# The floor for this guest: paused on its own host (QMP stop, cont) for about the blackout,
+# warm (no migration), under the same stream: the client's gap around the pause.
+pauses=$TMP/pauses.txt
+: >"$pauses"
+for i in $(seq "$PAUSE_RUNS"); do
+	start_stream "$RATE" "p$i" || exit 1
+	sleep 1
+	/usr/bin/python3 "$GUESTCTL" pause "$TMP/q$here/vm1.qmp" "$PAUSE_MS" >"$TMP/p$i.pause.json" || exit 1
+	sleep 1
+	stop_stream "p$i"
+	/usr/bin/python3 - "$TMP/p$i.json" "$TMP/p$i.pause.json" >>"$pauses" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2]))
+a, b = p["stop_unix"], p["running_unix"]
+print(p["paused_ms"], max([g for t, g in s.get("gaps", []) if t <= b + 0.005 and t + g / 1000 >= a - 0.005],
+                          default=0.0))
+PY
+	echo "# local pause $i on $here: paused $(cut -d' ' -f1 <"$pauses" | tail -n1) ms, client's gap $(cut -d' ' -f2 <"$pauses" | tail -n1) ms"
+done
 stop_guest "$here"
-/usr/bin/python3 - "$results" "$base" <<'PY'
+/usr/bin/python3 - "$results" "$base" "$pauses" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 base = [l.split() for l in open(sys.argv[2]) if l.strip()]
+pauses = [l.split() for l in open(sys.argv[3]) if l.strip()]
 def pct(v, p):
     v = sorted(v)
     if not v:
@@ -114,4 +136,6 @@ print(f"BENCH switchover_gap_minus_downtime_ms_p50 {pct(swmd, 50):.1f} ms")
 print(f"BENCH total_time_ms_p50 {pct(total, 50):.0f} ms")
 print(f"BENCH baseline_lost_packets_p50 {pct([int(b[0]) for b in base], 50):.0f} packets")
 print(f"BENCH baseline_gap_ms_p50 {pct([float(b[1]) for b in base], 50):.1f} ms")
+print(f"BENCH local_pause_ms_p50 {pct([float(p[0]) for p in pauses], 50):.1f} ms")
+print(f"BENCH local_pause_gap_ms_p50 {pct([float(p[1]) for p in pauses], 50):.1f} ms")
 PY

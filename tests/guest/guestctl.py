@@ -7,6 +7,8 @@
   guestctl.py ctl IP COMMAND...            a control command (port 7002), print the answer
   guestctl.py qmp SOCK JSON...             each JSON command in turn on QMP socket SOCK
                                            (after qmp_capabilities); print each return
+  guestctl.py pause SOCK MS                pause the guest for MS milliseconds on its host
+                                           (QMP stop, cont); print when, as JSON
   guestctl.py migrate SRC_QMP DST_QMP URI [--downtime-ms N] [--bandwidth-mbps N]
                                            [--timeout S]
                                            migrate the guest: migrate-incoming on the
@@ -155,6 +157,22 @@ def qmp(path, commands):
     return rc
 
 
+def pause(path, ms):
+    """Pauses the guest for `ms` milliseconds where it runs (no migration)."""
+    q = Qmp(path)
+    t_stop = time.time()
+    q.cmd("stop")
+    time.sleep(ms / 1000)
+    t_cont = time.time()
+    q.cmd("cont")
+    t_running = time.time()
+    q.close()
+    print(json.dumps({"stop_unix": round(t_stop, 4), "cont_unix": round(t_cont, 4),
+                      "running_unix": round(t_running, 4),
+                      "paused_ms": round((t_running - t_stop) * 1000, 1)}))
+    return 0
+
+
 def migrate(src_path, dst_path, uri, downtime_ms=300, bandwidth_mbps=0, timeout=120.0):
     """One precopy migration with pause-before-switchover. Returns a dict of timings."""
     src = Qmp(src_path)
@@ -222,6 +240,8 @@ def main(argv):
         return ctl(args[0], " ".join(args[1:]))
     if cmd == "qmp" and len(args) >= 2:
         return qmp(args[0], args[1:])
+    if cmd == "pause" and len(args) == 2:
+        return pause(args[0], float(args[1]))
     if cmd == "migrate" and len(args) >= 3:
         opts = {"--downtime-ms": 300, "--bandwidth-mbps": 0, "--timeout": 120.0}
         rest = args[3:]
