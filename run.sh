@@ -106,14 +106,16 @@ cmd_demo() {
 	say "demo: a QEMU guest live-migrates between hosts under a client's stream"
 	cat <<'TXT'
 Three hosts (network namespaces on an underlay bridge and a management bridge), each
-running fabricd on af_packet ports. A real guest (Debian's kernel, a busybox initramfs,
-guestd) runs under QEMU on host A behind a tap; a client behind host C streams 5000 UDP
+running fabricd (an af_packet uplink). A real guest (Debian's kernel, a busybox
+initramfs, guestd) runs under QEMU on host A, attached to fabricd over vhost-user (a
+net_vhost port, as production attaches it); a client behind host C streams 5000 UDP
 datagrams a second to it and holds a TCP connection open.
 
 1. `fabricctl migrate vm1 --to B`: fabricd on A prepares B over gRPC with mutual TLS
-   (B's QEMU listens, B holds the guest's frames), runs QEMU's pre-copy, flips the
-   guest's endpoint to FORWARDING before the guest pauses, lets QEMU finish; B activates
-   the guest when it resumes and releases what it held, in order. Nothing is lost.
+   (B's QEMU listens, B holds the guest's frames), runs QEMU's pre-copy; when QEMU pauses
+   the guest, A holds what arrives for it and flips its endpoint to FORWARDING, sending
+   everything on to B; QEMU finishes; B activates the guest when it resumes and releases
+   what it held, in order. Nothing is lost.
 2. The baseline: the guest moves back with QEMU alone, the fabric told only after QEMU
    completed, as a fabric without a cutover service would be. It loses packets.
 3. A failure: the target QEMU is killed during pre-copy; the guest keeps running on A,

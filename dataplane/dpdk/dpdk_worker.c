@@ -535,6 +535,9 @@ void dp_unsent(struct rte_mbuf **unsent, uint16_t count, void *userdata)
 			if (rte_ring_enqueue_elem(c->p->hold, &h, sizeof(h)) != 0)
 				break;
 			w->ctr[FAB_CTR_HELD]++;
+			/* Counted delivered when it was buffered: it was not, yet. */
+			if (w->ctr[FAB_CTR_DELIVERED])
+				w->ctr[FAB_CTR_DELIVERED]--;
 		}
 	}
 	if (i < count) {
