@@ -6,21 +6,15 @@
  * counted when the queue overflows (with one event), after the hold timeout, and when
  * the migration is called off.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-#include <rte_eal.h>
-#include <rte_eth_ring.h>
-#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
 #include "dpdk_backend.h"
+#include "dpdk_rig.h"
 #include "fab_rewrite.h"
 #include "fabric.h"
 
@@ -33,6 +27,11 @@ static const uint8_t host_mac[6] = {2, 0, 0, 0, 1, 1};
 static const uint8_t peer_mac[6] = {2, 0, 0, 0, 1, 2};
 static const uint8_t vm_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0a};
 static const uint8_t client_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0c};
+/* The client's frames for the VM, as the peer sends them to this host. */
+static const struct dpdk_rig_peer from_peer = {
+	.peer_vtep = PEER, .host_vtep = HOST, .vni = VNI, .peer_mac = peer_mac,
+	.host_mac = host_mac, .vm_mac = vm_mac, .client_mac = client_mac,
+};
 
 static struct rte_mempool *pool;
 static unsigned int rig_no;
@@ -48,17 +47,7 @@ static struct rig r;
 
 static void port(int i, char *devname)
 {
-	char name[32];
-	int id;
-
-	snprintf(name, sizeof(name), "h%u_rx%d", rig_no, i);
-	r.rx[i] = rte_ring_create(name, 256, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-	snprintf(name, sizeof(name), "h%u_tx%d", rig_no, i);
-	r.tx[i] = rte_ring_create(name, 256, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-	snprintf(name, sizeof(name), "h%u_p%d", rig_no, i);
-	id = rte_eth_from_rings(name, &r.rx[i], 1, &r.tx[i], 1, rte_socket_id());
-	assert_true(id >= 0);
-	assert_int_equal(rte_eth_dev_get_name_by_port((uint16_t)id, devname), 0);
+	dpdk_rig_ring_port("h", rig_no, i, &r.rx[i], &r.tx[i], devname);
 }
 
 /* A host with the VM INCOMING on its port "vm" (generation 2), the client remote. */
@@ -72,14 +61,10 @@ static void rig_up(unsigned int hold_timeout_ms)
 	char err[256];
 
 	rig_no++;
-	dpdk_config_defaults(&cfg);
-	cfg.local_vtep = HOST;
-	memcpy(cfg.local_mac, host_mac, 6);
-	cfg.max_endpoints = 16;
+	dpdk_rig_config(&cfg, HOST, host_mac);
 	cfg.hold_frames = HOLD;
 	cfg.hold_timeout_ms = hold_timeout_ms;
 	cfg.mbufs = 2048;
-	cfg.idle_sleep_max_us = 50;
 	port(0, cfg.uplink_devargs);
 	port(1, cfg.vm_ports[0].devargs);
 	snprintf(cfg.vm_ports[0].name, sizeof(cfg.vm_ports[0].name), "vm");
@@ -124,21 +109,7 @@ static int rig_down(void **state)
 /* VXLAN from the peer: the client's UDP datagram number `seq` for the VM. */
 static void send_from_peer(uint32_t seq)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	uint8_t p[FAB_VXLAN_ENCAP_LEN + 60];
-	uint8_t *in = p + FAB_VXLAN_ENCAP_LEN;
-	struct fab_encap e = {.src_ip = PEER, .dst_ip = HOST, .vni = VNI};
-
-	memset(in, 0, 60);
-	memcpy(in, vm_mac, 6);
-	memcpy(in + 6, client_mac, 6);
-	fab_store_be16(in + 12, 0x88b5); /* a local experimental ethertype: just a payload */
-	fab_store_be32(in + 14, seq);
-	memcpy(e.src_mac, peer_mac, 6);
-	memcpy(e.dst_mac, host_mac, 6);
-	fab_vxlan_write(p, &e, 60, 50000);
-	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
-	assert_int_equal(rte_ring_enqueue(r.rx[0], m), 0);
+	dpdk_rig_send_from_peer(pool, r.rx[0], &from_peer, seq);
 }
 
 /* The VM's gratuitous ARP on its port. */
@@ -303,28 +274,16 @@ static void test_cancelled_migration_drops_what_was_held(void **state)
 
 int main(void)
 {
-	char prefix[256];
-	char *eal[] = {"test_dpdk_hold", "--no-huge", "--no-pci", "-m", "256", "-l", "0-1",
-		       "--file-prefix", prefix, "--no-shconf", "--no-telemetry", "--log-level",
-		       "*:warning", NULL};
+	const struct dpdk_rig_eal eal = {
+		.prog = "test_dpdk_hold", .file_prefix = "vmf_hold", .pool_name = "hold_in",
+		.pool_mbufs = 1024, .pool = &pool,
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_released_in_order_on_the_vms_announcement, rig_down),
 		cmocka_unit_test_teardown(test_overflow_is_dropped_counted_and_reported, rig_down),
 		cmocka_unit_test_teardown(test_held_frames_time_out, rig_down),
 		cmocka_unit_test_teardown(test_cancelled_migration_drops_what_was_held, rig_down),
 	};
-	int ret;
 
-	snprintf(prefix, sizeof(prefix), "vmf_hold_%d", getpid());
-	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
-		fprintf(stderr, "test_dpdk_hold: EAL init failed\n");
-		return 1;
-	}
-	pool = rte_pktmbuf_pool_create("hold_in", 1024, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				       (int)rte_socket_id());
-	ret = cmocka_run_group_tests_name("dpdk_hold_queue", tests, NULL, NULL);
-	snprintf(prefix, sizeof(prefix), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	dpdk_remove_runtime_dir(prefix);
-	return ret;
+	return dpdk_rig_run(&eal, "dpdk_hold_queue", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -8,22 +8,17 @@
  * lost, and arrive in order when it runs again; and if the VM moves meanwhile, the held
  * frames follow it to its new host, marked as forwarded by the migration source.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <rte_bus_vdev.h>
-#include <rte_eal.h>
-#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
 #include "dpdk_backend.h"
+#include "dpdk_rig.h"
 #include "fab_parse.h"
 #include "fab_rewrite.h"
 #include "fabric.h"
@@ -41,6 +36,11 @@ static const uint8_t peer_mac[6] = {2, 0, 0, 0, 1, 2};
 static const uint8_t target_mac[6] = {2, 0, 0, 0, 1, 3};
 static const uint8_t vm_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0a};
 static const uint8_t client_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0c};
+/* The client's frames for the VM, as the peer sends them to this host. */
+static const struct dpdk_rig_peer from_peer = {
+	.peer_vtep = PEER, .host_vtep = HOST, .vni = VNI, .peer_mac = peer_mac,
+	.host_mac = host_mac, .vm_mac = vm_mac, .client_mac = client_mac,
+};
 
 static struct rte_mempool *pool;
 static unsigned int rig_no;
@@ -72,17 +72,7 @@ static struct rig r;
 
 static void ring_port(int i, char *devname)
 {
-	char name[32];
-	int id;
-
-	snprintf(name, sizeof(name), "v%u_rx%d", rig_no, i);
-	r.rx[i] = rte_ring_create(name, 256, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-	snprintf(name, sizeof(name), "v%u_tx%d", rig_no, i);
-	r.tx[i] = rte_ring_create(name, 256, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-	snprintf(name, sizeof(name), "v%u_p%d", rig_no, i);
-	id = rte_eth_from_rings(name, &r.rx[i], 1, &r.tx[i], 1, rte_socket_id());
-	assert_true(id >= 0);
-	assert_int_equal(rte_eth_dev_get_name_by_port((uint16_t)id, devname), 0);
+	dpdk_rig_ring_port("v", rig_no, i, &r.rx[i], &r.tx[i], devname);
 }
 
 static bool vhost_link_up(void)
@@ -151,14 +141,10 @@ static void rig_up(void)
 	char err[256];
 
 	rig_no++;
-	dpdk_config_defaults(&cfg);
-	cfg.local_vtep = HOST;
-	memcpy(cfg.local_mac, host_mac, 6);
-	cfg.max_endpoints = 16;
+	dpdk_rig_config(&cfg, HOST, host_mac);
 	cfg.hold_frames = 64;
 	cfg.hold_timeout_ms = 60000;
 	cfg.mbufs = 8192;
-	cfg.idle_sleep_max_us = 50;
 	ring_port(0, cfg.uplink_devargs);
 	snprintf(r.sock, sizeof(r.sock), "/tmp/vmf_vhost_%d_%u.sock", getpid(), rig_no);
 	unlink(r.sock);
@@ -226,22 +212,7 @@ static int rig_down(void **state)
 /* VXLAN from the peer: the client's datagram number `seq` for the VM. */
 static void send_from_peer(uint32_t seq)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	uint8_t p[FAB_VXLAN_ENCAP_LEN + 60];
-	uint8_t *in = p + FAB_VXLAN_ENCAP_LEN;
-	struct fab_encap e = {.src_ip = PEER, .dst_ip = HOST, .vni = VNI};
-
-	assert_non_null(m);
-	memset(in, 0, 60);
-	memcpy(in, vm_mac, 6);
-	memcpy(in + 6, client_mac, 6);
-	fab_store_be16(in + 12, 0x88b5); /* a local experimental ethertype: just a payload */
-	fab_store_be32(in + 14, seq);
-	memcpy(e.src_mac, peer_mac, 6);
-	memcpy(e.dst_mac, host_mac, 6);
-	fab_vxlan_write(p, &e, 60, 50000);
-	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
-	assert_int_equal(rte_ring_enqueue(r.rx[0], m), 0);
+	dpdk_rig_send_from_peer(pool, r.rx[0], &from_peer, seq);
 }
 
 static uint64_t ctr(unsigned int c)
@@ -373,32 +344,16 @@ static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 
 int main(void)
 {
-	char prefix[256];
-	/* As test_dpdk_hold.c's. virtio_user needs nothing more: the vhost side must map the
-	 * guest's memory from file descriptors, and with --no-huge EAL backs its memory with
-	 * a memfd (since DPDK 19.02) that virtio_user passes in VHOST_USER_SET_MEM_TABLE; no
-	 * hugepages, --single-file-segments or --in-memory are needed. */
-	char *eal[] = {"test_dpdk_vhost", "--no-huge", "--no-pci", "-m", "256", "-l", "0-1",
-		       "--file-prefix", prefix, "--no-shconf", "--no-telemetry", "--log-level",
-		       "*:warning", NULL};
+	const struct dpdk_rig_eal eal = {
+		.prog = "test_dpdk_vhost", .file_prefix = "vmf_vhost", .pool_name = "vhost_in",
+		.pool_mbufs = 2048, .pool = &pool,
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_frames_reach_the_running_vm_in_order, rig_down),
 		cmocka_unit_test_teardown(test_a_vhost_port_holds_a_paused_vms_frames, rig_down),
 		cmocka_unit_test_teardown(test_frames_wait_while_the_vm_is_paused, rig_down),
 		cmocka_unit_test_teardown(test_held_frames_follow_the_vm_to_its_new_host, rig_down),
 	};
-	int ret;
 
-	snprintf(prefix, sizeof(prefix), "vmf_vhost_%d", getpid());
-	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
-		fprintf(stderr, "test_dpdk_vhost: EAL init failed\n");
-		return 1;
-	}
-	pool = rte_pktmbuf_pool_create("vhost_in", 2048, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				       (int)rte_socket_id());
-	ret = cmocka_run_group_tests_name("dpdk_vhost", tests, NULL, NULL);
-	snprintf(prefix, sizeof(prefix), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	dpdk_remove_runtime_dir(prefix);
-	return ret;
+	return dpdk_rig_run(&eal, "dpdk_vhost", tests, sizeof(tests) / sizeof(tests[0]));
 }
