@@ -2,8 +2,8 @@
 /*
  * The DPDK backend's shared state: what the control thread publishes and the workers
  * read. Workers and the control thread meet only here, through
- *   - the rte_hash tables (lock-free readers, one writer: the control thread), whose
- *     freed key slots wait for a QSBR grace period;
+ *   - the endpoint table (dpdk_ep_table.h) and the rte_hash tables (lock-free readers,
+ *     one writer: the control thread), whose freed entries wait for a QSBR grace period;
  *   - 64-bit words written atomically (the fast path's view of an endpoint is packed
  *     into the hash's data word, a port's binding into one word per port);
  *   - a ring from the workers to the control thread for events.
@@ -18,6 +18,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_backend.h"
+#include "dpdk_ep_table.h"
 #include "fab_decide.h"
 
 #define DP_BURST 32
@@ -26,7 +27,7 @@
 #define DP_VTEP_CACHE 4096 /* per worker, 64 KiB: hosts of a large fabric stay cached */
 
 /*
- * The fast path's view of an endpoint, packed into the 64-bit data word of its hash
+ * The fast path's view of an endpoint, packed into the 64-bit data word of its table
  * entry so that an update is one atomic store: bits 0-3 the state, 4-31 the counter
  * slot, 32-63 the port (LOCAL, INCOMING) or the VTEP (REMOTE, FORWARDING).
  */
@@ -147,7 +148,7 @@ struct dpdk_backend {
 	unsigned int n_ports; /* uplink + VM ports */
 	struct dp_port *port_of_index[FAB_MAX_PORTS]; /* VM ports by their fabric index */
 	struct rte_mempool *pool;
-	struct rte_hash *ep_hash;
+	struct dp_ep_table ep_table;
 	struct rte_hash *addr_hash;
 	struct rte_hash *host_hash;
 	uint64_t *vni_bits; /* one bit per VNI */

@@ -21,9 +21,7 @@
 struct dp_pkt {
 	struct fab_frame f;
 	struct fab_vxlan vx;
-	/* rte_hash's CRC reads the key as 8-byte words: keep it 8-byte aligned (the frame
-	 * before it may end on a 4-byte boundary). */
-	struct fab_ep_key key __attribute__((aligned(8)));
+	struct dp_ep_probe probe; /* the destination endpoint's key, when need_ep */
 	uint8_t target_mac[6];
 	uint8_t has_target;
 	uint8_t overlay;   /* VXLAN for this host */
@@ -253,8 +251,8 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		pkt->inner_ret = fab_parse_inner(data, &pkt->vx, f);
 		if (pkt->inner_ret || fab_mac_is_multicast(f->dst_mac))
 			return;
-		pkt->key = (struct fab_ep_key){.vni = pkt->vx.vni};
-		fab_copy6(pkt->key.mac, f->dst_mac);
+		dp_ep_probe_init(&b->ep_table, &pkt->probe, pkt->vx.vni, f->dst_mac);
+		dp_ep_prefetch(&b->ep_table, &pkt->probe);
 		pkt->need_ep = 1;
 		return;
 	}
@@ -263,8 +261,8 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		return;
 	switch (fab_vm_lookup_kind(f)) {
 	case FAB_LOOKUP_DST_MAC:
-		pkt->key = (struct fab_ep_key){.vni = pctx->vni};
-		fab_copy6(pkt->key.mac, f->dst_mac);
+		dp_ep_probe_init(&b->ep_table, &pkt->probe, pctx->vni, f->dst_mac);
+		dp_ep_prefetch(&b->ep_table, &pkt->probe);
 		pkt->need_ep = 1;
 		break;
 	case FAB_LOOKUP_IP4:
@@ -291,25 +289,17 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 	}
 }
 
-static inline bool ep_key_equal(const struct fab_ep_key *a, const struct fab_ep_key *b)
+static inline bool ep_key_equal(const struct dp_ep_probe *a, const struct dp_ep_probe *b)
 {
-	uint64_t a8, b8;
-	uint32_t a4, b4;
-
-	RTE_BUILD_BUG_ON(sizeof(*a) != 12);
-	memcpy(&a8, a, 8);
-	memcpy(&b8, b, 8);
-	memcpy(&a4, (const uint8_t *)a + 8, 4);
-	memcpy(&b4, (const uint8_t *)b + 8, 4);
-	return ((a8 ^ b8) | (a4 ^ b4)) == 0;
+	return ((a->word ^ b->word) | (uint64_t)(a->vni_hi ^ b->vni_hi)) == 0;
 }
 
 static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mbuf **pkts,
 			  unsigned int n)
 {
 	struct dp_pkt st[DP_BURST];
-	const void *keys[DP_BURST];
-	void *found[DP_BURST];
+	const struct dp_ep_probe *keys[DP_BURST];
+	uint64_t found[DP_BURST];
 	unsigned int key_of[DP_BURST];
 	struct rte_mbuf *drop[DP_BURST];
 	unsigned int nk = 0, nd = 0;
@@ -339,20 +329,20 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	for (unsigned int i = 0; i < n; i++) {
 		if (!st[i].need_ep)
 			continue;
-		if (nk && ep_key_equal(&st[i].key, keys[nk - 1])) {
+		if (nk && ep_key_equal(&st[i].probe, keys[nk - 1])) {
 			key_of[i] = nk - 1;
 			continue;
 		}
 		key_of[i] = nk;
-		keys[nk++] = &st[i].key;
+		keys[nk++] = &st[i].probe;
 	}
-	if (nk) {
-		rte_hash_lookup_bulk_data(w->b->ep_hash, keys, nk, &hits, found);
-		/* The counters of many flows' endpoints do not stay cached: start fetching them
-		 * now, while the burst is decided. */
-		for (unsigned int k = 0; k < nk; k++)
-			if ((hits >> k) & 1)
-				rte_prefetch0(&w->ep[dp_ep_slot((uintptr_t)found[k])]);
+	/* The buckets were prefetched by classify(). The counters of many flows' endpoints
+	 * do not stay cached either: start fetching them now, while the burst is decided. */
+	for (unsigned int k = 0; k < nk; k++) {
+		if (dp_ep_lookup(&w->b->ep_table, keys[k], &found[k])) {
+			hits |= 1ull << k;
+			rte_prefetch0(&w->ep[dp_ep_slot(found[k])]);
+		}
 	}
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -365,7 +355,7 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 		unsigned int reason;
 
 		if (pkt->need_ep && (hits >> key_of[i]) & 1) {
-			dp_ep_unpack((uint64_t)(uintptr_t)found[key_of[i]], &dst_loc, &slot);
+			dp_ep_unpack(found[key_of[i]], &dst_loc, &slot);
 			dst = &dst_loc;
 		}
 		if (in->index != DP_UPLINK)
