@@ -11,6 +11,8 @@
 #ifndef FAB_DPDK_INTERNAL_H
 #define FAB_DPDK_INTERNAL_H
 
+#include <string.h>
+
 #include <rte_ethdev.h>
 #include <rte_hash.h>
 #include <rte_mbuf.h>
@@ -60,21 +62,26 @@ static inline void dp_ep_unpack(uint64_t w, struct fab_endpoint *loc, uint32_t *
 	}
 }
 
+/* A MAC in the low 48 bits of a word, as two loads in host byte order (the word never
+ * leaves the process): the encap path unpacks one per frame, and a byte loop there cost
+ * 2% of the worker. */
 static inline uint64_t dp_mac_pack(const uint8_t *mac)
 {
-	uint64_t w = 0;
+	uint32_t lo;
+	uint16_t hi;
 
-	for (int i = 0; i < 6; i++)
-		w = w << 8 | mac[i];
-	return w;
+	memcpy(&lo, mac, 4);
+	memcpy(&hi, mac + 4, 2);
+	return (uint64_t)hi << 32 | lo;
 }
 
 static inline void dp_mac_unpack(uint64_t w, uint8_t *mac)
 {
-	for (int i = 5; i >= 0; i--) {
-		mac[i] = (uint8_t)w;
-		w >>= 8;
-	}
+	uint32_t lo = (uint32_t)w;
+	uint16_t hi = (uint16_t)(w >> 32);
+
+	memcpy(mac, &lo, 4);
+	memcpy(mac + 4, &hi, 2);
 }
 
 /* (VNI, family, address): the key of the ARP/ND proxy table. */

@@ -217,9 +217,25 @@ static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_
 	}
 }
 
+/* Prepares the endpoint lookup of (vni, mac) and starts fetching its bucket; a key equal
+ * to the burst's previous one (a busy VM's traffic) reuses that one's hash. */
+static inline void ep_probe(const struct dp_ep_table *t, struct dp_pkt *pkt,
+			    struct dp_ep_probe *last, uint32_t vni, const uint8_t *mac)
+{
+	if (dp_ep_key_word(vni, mac) == last->word && (uint8_t)(vni >> 16) == last->vni_hi) {
+		pkt->probe = *last;
+	} else {
+		dp_ep_probe_init(t, &pkt->probe, vni, mac);
+		dp_ep_prefetch(t, &pkt->probe);
+		*last = pkt->probe;
+	}
+	pkt->need_ep = 1;
+}
+
 /* Parses one frame and prepares its lookups. */
 static void classify(struct dp_worker *w, const struct dp_port *in,
-		     const struct fab_port_ctx *pctx, struct rte_mbuf *m, struct dp_pkt *pkt)
+		     const struct fab_port_ctx *pctx, struct rte_mbuf *m, struct dp_pkt *pkt,
+		     struct dp_ep_probe *last)
 {
 	struct dpdk_backend *b = w->b;
 	const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -251,9 +267,7 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		pkt->inner_ret = fab_parse_inner(data, &pkt->vx, f);
 		if (pkt->inner_ret || fab_mac_is_multicast(f->dst_mac))
 			return;
-		dp_ep_probe_init(&b->ep_table, &pkt->probe, pkt->vx.vni, f->dst_mac);
-		dp_ep_prefetch(&b->ep_table, &pkt->probe);
-		pkt->need_ep = 1;
+		ep_probe(&b->ep_table, pkt, last, pkt->vx.vni, f->dst_mac);
 		return;
 	}
 	pkt->ret = fab_parse_frame(data, end, f);
@@ -261,9 +275,7 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		return;
 	switch (fab_vm_lookup_kind(f)) {
 	case FAB_LOOKUP_DST_MAC:
-		dp_ep_probe_init(&b->ep_table, &pkt->probe, pctx->vni, f->dst_mac);
-		dp_ep_prefetch(&b->ep_table, &pkt->probe);
-		pkt->need_ep = 1;
+		ep_probe(&b->ep_table, pkt, last, pctx->vni, f->dst_mac);
 		break;
 	case FAB_LOOKUP_IP4:
 	case FAB_LOOKUP_IP6: {
@@ -307,6 +319,11 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	uint64_t now = rte_rdtsc();
 	struct fab_port_ctx pctx = {0};
 	uint64_t src_slot = 0;
+	static const uint8_t zero_mac[6];
+	struct dp_ep_probe last;
+
+	/* A real probe (the all-zero key's) for the first frame's key to be compared with. */
+	dp_ep_probe_init(&w->b->ep_table, &last, 0, zero_mac);
 
 	if (in->index != DP_UPLINK) {
 		pctx = port_ctx(in);
@@ -321,7 +338,7 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 			st[i].need_ep = st[i].overlay = st[i].has_target = 0;
 			continue;
 		}
-		classify(w, in, &pctx, pkts[i], &st[i]);
+		classify(w, in, &pctx, pkts[i], &st[i], &last);
 	}
 	/* A run of frames for one endpoint (a busy VM's traffic) is looked up once. This is a
 	 * pass of its own so that the keys' stores have completed before they are compared
