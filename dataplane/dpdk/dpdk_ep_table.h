@@ -51,12 +51,15 @@ struct dp_ep_bucket {
 } __rte_cache_aligned;
 
 struct dp_ep_table {
+	/* Read by the workers on every frame, written once. */
 	struct dp_ep_bucket *buckets;
 	uint32_t mask;  /* buckets - 1 */
 	uint32_t shift; /* 64 - log2(buckets): the hash's top bits pick the bucket */
 	struct rte_rcu_qsbr_dq *dq; /* entries deleted, waiting for a grace period */
 	struct rte_rcu_qsbr *qsbr;
-	uint32_t keys; /* live keys */
+	/* The writer's, on a line of its own so that its stores do not evict the above from
+	 * the workers' caches. */
+	uint32_t keys __rte_cache_aligned; /* live keys */
 };
 
 /* A key ready for the table: its word, its VNI's high byte and its home bucket. */
