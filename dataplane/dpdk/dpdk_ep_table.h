@@ -6,8 +6,8 @@
  * Layout: open addressing over 64-byte buckets of three entries, each entry an inline
  * 8-byte key word (the MAC and the VNI's low 16 bits), the VNI's high byte and the data
  * word. A key's home bucket comes from a multiplicative hash of the two; when the home
- * is full the key goes to the next bucket with room. The table has at least 1.5 entries
- * per endpoint, so nearly every key sits in its home bucket and a lookup reads one cache
+ * is full the key goes to the next bucket with room. The table has at least two entries
+ * per key, so nearly every key sits in its home bucket and a lookup reads one cache
  * line, which the worker prefetches as soon as it has parsed the frame. This replaced an
  * rte_hash whose lookup read a bucket of signatures and then a separate key array (two
  * dependent cache misses per lookup, and a `memcmp` of 12 bytes).
