@@ -177,6 +177,33 @@ static void test_deleted_entry_waits_for_readers(void **state)
 	dp_ep_table_fini(&t);
 }
 
+/* Sequential MACs (as a hypervisor hands them out) spread over the buckets: nearly every
+ * key is found in its home bucket, one cache line. */
+static void test_most_keys_sit_in_their_home_bucket(void **state)
+{
+	struct dp_ep_table t;
+	const uint32_t keys = 100000;
+	uint32_t home = 0;
+
+	(void)state;
+	assert_int_equal(dp_ep_table_init(&t, keys, qsbr, SOCKET_ID_ANY), 0);
+	for (uint32_t n = 0; n < keys; n++)
+		assert_int_equal(set(&t, 42 + n % 2, n, n), 0);
+	for (uint32_t n = 0; n < keys; n++) {
+		const struct dp_ep_bucket *b;
+		struct dp_ep_probe p;
+		uint8_t mac[6];
+
+		mac_of(n, mac);
+		dp_ep_probe_init(&t, &p, 42 + n % 2, mac);
+		b = &t.buckets[p.bucket];
+		for (unsigned int e = 0; e < DP_EP_BUCKET_ENTRIES; e++)
+			home += ((b->live >> e) & 1) && b->key[e] == p.word;
+	}
+	assert_true(home > keys / 100 * 97);
+	dp_ep_table_fini(&t);
+}
+
 /* Reader and writer side by side: keys 0..STAY-1 stay (their data changes: key number
  * in the low 32 bits, a version above), the others come and go. */
 #define STAY 1000
@@ -249,13 +276,14 @@ static void test_reader_beside_the_writer(void **state)
 int main(void)
 {
 	char prefix[256];
-	char *eal[] = {"test_dpdk_ep_table", "--no-huge", "--no-pci", "-m", "64", "-l", "0",
+	char *eal[] = {"test_dpdk_ep_table", "--no-huge", "--no-pci", "-m", "128", "-l", "0",
 		       "--file-prefix", prefix, "--no-shconf", "--no-telemetry", "--log-level",
 		       "*:warning", NULL};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keys_differ_in_every_part),
 		cmocka_unit_test(test_full_table_and_displaced_keys),
 		cmocka_unit_test(test_deleted_entry_waits_for_readers),
+		cmocka_unit_test(test_most_keys_sit_in_their_home_bucket),
 		cmocka_unit_test(test_reader_beside_the_writer),
 	};
 	int ret;
