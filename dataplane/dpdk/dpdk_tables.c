@@ -51,9 +51,6 @@ static int attach_qsbr(struct dpdk_backend *b, struct rte_hash *h)
 
 int dp_tables_create(struct dpdk_backend *b, char *err, size_t err_len)
 {
-	/* Cuckoo hashing with 8-entry buckets fills to about 95%: leave room so that the
-	 * configured number of endpoints always fits. */
-	uint32_t ep_entries = b->cfg.max_endpoints + b->cfg.max_endpoints / 8 + 64;
 	size_t qsize = rte_rcu_qsbr_get_memsize(DPDK_MAX_WORKERS);
 	char name[RTE_RING_NAMESIZE];
 
@@ -62,7 +59,6 @@ int dp_tables_create(struct dpdk_backend *b, char *err, size_t err_len)
 		snprintf(err, err_len, "cannot allocate the RCU state");
 		return -ENOMEM;
 	}
-	b->ep_hash = hash_create("fab_ep", ep_entries, sizeof(struct fab_ep_key));
 	uint32_t addresses = b->cfg.max_addresses ? b->cfg.max_addresses : b->cfg.max_endpoints * 2;
 
 	b->addr_hash = hash_create("fab_addr", addresses + addresses / 8 + 64,
@@ -72,14 +68,15 @@ int dp_tables_create(struct dpdk_backend *b, char *err, size_t err_len)
 	snprintf(name, sizeof(name), "fab_ev_%p", (void *)b);
 	b->events = rte_ring_create_elem(name, sizeof(struct fab_dp_event), 1024,
 					 (int)rte_socket_id(), RING_F_SC_DEQ);
-	if (!b->ep_hash || !b->addr_hash || !b->host_hash || !b->vni_bits || !b->events) {
+	if (dp_ep_table_init(&b->ep_table, b->cfg.max_endpoints, b->qsbr, (int)rte_socket_id()) ||
+	    !b->addr_hash || !b->host_hash || !b->vni_bits || !b->events) {
 		snprintf(err, err_len,
 			 "cannot allocate tables for %u endpoints (try a smaller --max-endpoints, "
 			 "or more memory with -m or hugepages)",
 			 b->cfg.max_endpoints);
 		return -ENOMEM;
 	}
-	if (attach_qsbr(b, b->ep_hash) || attach_qsbr(b, b->addr_hash) ||
+	if (attach_qsbr(b, b->addr_hash) ||
 	    attach_qsbr(b, b->host_hash)) {
 		snprintf(err, err_len, "cannot attach RCU to the tables");
 		return -ENOMEM;
@@ -105,7 +102,7 @@ int dp_tables_create(struct dpdk_backend *b, char *err, size_t err_len)
 
 void dp_tables_destroy(struct dpdk_backend *b)
 {
-	rte_hash_free(b->ep_hash);
+	dp_ep_table_fini(&b->ep_table);
 	rte_hash_free(b->addr_hash);
 	rte_hash_free(b->host_hash);
 	rte_ring_free(b->events);
@@ -133,8 +130,13 @@ static int dp_endpoint_publish(void *be, const struct fab_ep_key *key,
 			       const struct fab_endpoint *loc, uint32_t stats)
 {
 	struct dpdk_backend *b = be;
+	int ret;
 
-	return hash_set(b->ep_hash, key, dp_ep_pack(loc, stats), loc->state != FAB_EP_ABSENT);
+	if (loc->state == FAB_EP_ABSENT) {
+		ret = dp_ep_table_del(&b->ep_table, key->vni, key->mac);
+		return ret == -ENOENT ? 0 : ret;
+	}
+	return dp_ep_table_set(&b->ep_table, key->vni, key->mac, dp_ep_pack(loc, stats));
 }
 
 static int dp_address_publish(void *be, uint32_t vni, int family, const uint8_t *addr,

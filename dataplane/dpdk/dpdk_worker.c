@@ -21,9 +21,7 @@
 struct dp_pkt {
 	struct fab_frame f;
 	struct fab_vxlan vx;
-	/* rte_hash's CRC reads the key as 8-byte words: keep it 8-byte aligned (the frame
-	 * before it may end on a 4-byte boundary). */
-	struct fab_ep_key key __attribute__((aligned(8)));
+	struct dp_ep_probe probe; /* the destination endpoint's key, when need_ep */
 	uint8_t target_mac[6];
 	uint8_t has_target;
 	uint8_t overlay;   /* VXLAN for this host */
@@ -227,9 +225,25 @@ static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_
 	}
 }
 
+/* Prepares the endpoint lookup of (vni, mac) and starts fetching its bucket; a key equal
+ * to the burst's previous one (a busy VM's traffic) reuses that one's hash. */
+static inline void ep_probe(const struct dp_ep_table *t, struct dp_pkt *pkt,
+			    struct dp_ep_probe *last, uint32_t vni, const uint8_t *mac)
+{
+	if (dp_ep_key_word(vni, mac) == last->word && (uint8_t)(vni >> 16) == last->vni_hi) {
+		pkt->probe = *last;
+	} else {
+		dp_ep_probe_init(t, &pkt->probe, vni, mac);
+		dp_ep_prefetch(t, &pkt->probe);
+		*last = pkt->probe;
+	}
+	pkt->need_ep = 1;
+}
+
 /* Parses one frame and prepares its lookups. */
 static void classify(struct dp_worker *w, const struct dp_port *in,
-		     const struct fab_port_ctx *pctx, struct rte_mbuf *m, struct dp_pkt *pkt)
+		     const struct fab_port_ctx *pctx, struct rte_mbuf *m, struct dp_pkt *pkt,
+		     struct dp_ep_probe *last)
 {
 	struct dpdk_backend *b = w->b;
 	const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -261,9 +275,7 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		pkt->inner_ret = fab_parse_inner(data, &pkt->vx, f);
 		if (pkt->inner_ret || fab_mac_is_multicast(f->dst_mac))
 			return;
-		pkt->key = (struct fab_ep_key){.vni = pkt->vx.vni};
-		fab_copy6(pkt->key.mac, f->dst_mac);
-		pkt->need_ep = 1;
+		ep_probe(&b->ep_table, pkt, last, pkt->vx.vni, f->dst_mac);
 		return;
 	}
 	pkt->ret = fab_parse_frame(data, end, f);
@@ -271,9 +283,7 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		return;
 	switch (fab_vm_lookup_kind(f)) {
 	case FAB_LOOKUP_DST_MAC:
-		pkt->key = (struct fab_ep_key){.vni = pctx->vni};
-		fab_copy6(pkt->key.mac, f->dst_mac);
-		pkt->need_ep = 1;
+		ep_probe(&b->ep_table, pkt, last, pctx->vni, f->dst_mac);
 		break;
 	case FAB_LOOKUP_IP4:
 	case FAB_LOOKUP_IP6: {
@@ -299,25 +309,17 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 	}
 }
 
-static inline bool ep_key_equal(const struct fab_ep_key *a, const struct fab_ep_key *b)
+static inline bool ep_key_equal(const struct dp_ep_probe *a, const struct dp_ep_probe *b)
 {
-	uint64_t a8, b8;
-	uint32_t a4, b4;
-
-	RTE_BUILD_BUG_ON(sizeof(*a) != 12);
-	memcpy(&a8, a, 8);
-	memcpy(&b8, b, 8);
-	memcpy(&a4, (const uint8_t *)a + 8, 4);
-	memcpy(&b4, (const uint8_t *)b + 8, 4);
-	return ((a8 ^ b8) | (a4 ^ b4)) == 0;
+	return ((a->word ^ b->word) | (uint64_t)(a->vni_hi ^ b->vni_hi)) == 0;
 }
 
 static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mbuf **pkts,
 			  unsigned int n)
 {
 	struct dp_pkt st[DP_BURST];
-	const void *keys[DP_BURST];
-	void *found[DP_BURST];
+	const struct dp_ep_probe *keys[DP_BURST];
+	uint64_t found[DP_BURST];
 	unsigned int key_of[DP_BURST];
 	struct rte_mbuf *drop[DP_BURST];
 	unsigned int nk = 0, nd = 0;
@@ -325,6 +327,11 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	uint64_t now = rte_rdtsc();
 	struct fab_port_ctx pctx = {0};
 	uint64_t src_slot = 0;
+	static const uint8_t zero_mac[6];
+	struct dp_ep_probe last;
+
+	/* A real probe (the all-zero key's) for the first frame's key to be compared with. */
+	dp_ep_probe_init(&w->b->ep_table, &last, 0, zero_mac);
 
 	if (in->index != DP_UPLINK) {
 		pctx = port_ctx(in);
@@ -339,7 +346,7 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 			st[i].need_ep = st[i].overlay = st[i].has_target = 0;
 			continue;
 		}
-		classify(w, in, &pctx, pkts[i], &st[i]);
+		classify(w, in, &pctx, pkts[i], &st[i], &last);
 	}
 	/* A run of frames for one endpoint (a busy VM's traffic) is looked up once. This is a
 	 * pass of its own so that the keys' stores have completed before they are compared
@@ -347,20 +354,20 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	for (unsigned int i = 0; i < n; i++) {
 		if (!st[i].need_ep)
 			continue;
-		if (nk && ep_key_equal(&st[i].key, keys[nk - 1])) {
+		if (nk && ep_key_equal(&st[i].probe, keys[nk - 1])) {
 			key_of[i] = nk - 1;
 			continue;
 		}
 		key_of[i] = nk;
-		keys[nk++] = &st[i].key;
+		keys[nk++] = &st[i].probe;
 	}
-	if (nk) {
-		rte_hash_lookup_bulk_data(w->b->ep_hash, keys, nk, &hits, found);
-		/* The counters of many flows' endpoints do not stay cached: start fetching them
-		 * now, while the burst is decided. */
-		for (unsigned int k = 0; k < nk; k++)
-			if ((hits >> k) & 1)
-				rte_prefetch0(&w->ep[dp_ep_slot((uintptr_t)found[k])]);
+	/* The buckets were prefetched by classify(). The counters of many flows' endpoints
+	 * do not stay cached either: start fetching them now, while the burst is decided. */
+	for (unsigned int k = 0; k < nk; k++) {
+		if (dp_ep_lookup(&w->b->ep_table, keys[k], &found[k])) {
+			hits |= 1ull << k;
+			rte_prefetch0(&w->ep[dp_ep_slot(found[k])]);
+		}
 	}
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -373,7 +380,7 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 		unsigned int reason;
 
 		if (pkt->need_ep && (hits >> key_of[i]) & 1) {
-			dp_ep_unpack((uint64_t)(uintptr_t)found[key_of[i]], &dst_loc, &slot);
+			dp_ep_unpack(found[key_of[i]], &dst_loc, &slot);
 			dst = &dst_loc;
 		}
 		if (in->index != DP_UPLINK)
