@@ -457,18 +457,20 @@ static unsigned int release_held(struct dp_worker *w, struct dp_port *p)
 static unsigned int forward_held(struct dp_worker *w, struct dp_port *p, uint64_t binding,
 				 uint64_t now)
 {
-	struct fab_ep_key key __attribute__((aligned(8))) = {.vni = p->vni};
+	uint8_t mac[6];
+	struct dp_ep_probe probe;
 	struct fab_endpoint loc;
 	struct dp_held h[DP_BURST];
 	struct dp_pkt pkt;
-	void *data = NULL;
+	uint64_t data;
 	uint32_t slot;
 	unsigned int n;
 
-	dp_mac_unpack(binding, key.mac);
-	if (rte_hash_lookup_data(w->b->ep_hash, &key, &data) < 0)
+	dp_mac_unpack(binding, mac);
+	dp_ep_probe_init(&w->b->ep_table, &probe, p->vni, mac);
+	if (!dp_ep_lookup(&w->b->ep_table, &probe, &data))
 		return 0;
-	dp_ep_unpack((uint64_t)(uintptr_t)data, &loc, &slot);
+	dp_ep_unpack(data, &loc, &slot);
 	if (loc.state != FAB_EP_FORWARDING)
 		return 0; /* between two publishes: look again next turn */
 	n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
