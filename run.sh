@@ -69,12 +69,14 @@ fuzz_one() {
 	"build/fuzz/tests/fuzz/$name" -max_total_time="$seconds" -max_len=4096 \
 		-print_final_stats=1 -artifact_prefix="build/fuzz/$name-" "$corpus" 2>&1 |
 		grep -E 'INFO: Seed|Done|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|==[0-9]+==' || true
-	# libFuzzer's exit status is lost in the pipe: a finding leaves an artifact.
-	if ls "build/fuzz/$name-"crash-* "build/fuzz/$name-"leak-* "build/fuzz/$name-"timeout-* \
-		>/dev/null 2>&1; then
-		echo "$name: finding saved in build/fuzz/ (replay: build/fuzz/tests/fuzz/$name FILE)"
+	# libFuzzer's exit status is lost in the pipe: a finding leaves an artifact. (One
+	# check per kind: `ls A B C` fails when any pattern is unmatched, which hid findings.)
+	local f
+	for f in "build/fuzz/$name-"crash-* "build/fuzz/$name-"leak-* "build/fuzz/$name-"timeout-*; do
+		[ -e "$f" ] || continue
+		echo "$name: finding saved in $f (replay: build/fuzz/tests/fuzz/$name $f)"
 		return 1
-	fi
+	done
 }
 
 test_fuzz() {

@@ -343,29 +343,51 @@ static int addr_publish(struct fabric *fab, uint32_t vni, int family, const void
 	return 0;
 }
 
-/* Replaces the published addresses of `r` by `next` (NULL: none). */
+/* Publishes (`mac` set) or withdraws (`mac` NULL) every address of `a` for `slot`. On a
+ * failure part way through, what this call published is withdrawn again. */
+static int addrs_publish(struct fabric *fab, uint32_t slot, const struct fab_ep_addrs *a,
+			 const uint8_t *mac)
+{
+	uint32_t vni = fab->eps[slot].key.vni;
+	int i4 = 0, i6 = 0, ret = 0;
+
+	for (; i4 < a->n_ip4 && ret == 0; i4++)
+		ret = addr_publish(fab, vni, 4, &a->ip4[i4], mac, slot);
+	for (; ret == 0 && i6 < a->n_ip6; i6++)
+		ret = addr_publish(fab, vni, 6, a->ip6[i6], mac, slot);
+	if (ret && mac) {
+		/* i4 and i6 are one past the address that failed (or past the last). */
+		for (int i = 0; i < i4; i++)
+			addr_publish(fab, vni, 4, &a->ip4[i], NULL, slot);
+		for (int i = 0; i < i6; i++)
+			addr_publish(fab, vni, 6, a->ip6[i], NULL, slot);
+	}
+	return ret;
+}
+
+/* Replaces the published addresses of `r` by `next` (NULL: none). On failure the old
+ * addresses are published again: nothing in the address index points at a slot that does
+ * not hold the address (a later check would find a stale owner). */
 static int addrs_replace(struct fabric *fab, uint32_t slot, const struct fab_ep_addrs *next)
 {
 	struct ep_record *r = &fab->eps[slot];
 	static const struct fab_ep_addrs none;
-	int ret = 0;
+	int ret;
 
 	if (!next)
 		next = &none;
 	/* A move keeps the addresses: nothing to republish. */
 	if (addrs_equal(&r->addrs, next))
 		return 0;
-	for (int i = 0; i < r->addrs.n_ip4 && ret == 0; i++)
-		ret = addr_publish(fab, r->key.vni, 4, &r->addrs.ip4[i], NULL, slot);
-	for (int i = 0; i < r->addrs.n_ip6 && ret == 0; i++)
-		ret = addr_publish(fab, r->key.vni, 6, r->addrs.ip6[i], NULL, slot);
-	for (int i = 0; i < next->n_ip4 && ret == 0; i++)
-		ret = addr_publish(fab, r->key.vni, 4, &next->ip4[i], r->key.mac, slot);
-	for (int i = 0; i < next->n_ip6 && ret == 0; i++)
-		ret = addr_publish(fab, r->key.vni, 6, next->ip6[i], r->key.mac, slot);
+	ret = addrs_publish(fab, slot, &r->addrs, NULL);
 	if (ret == 0)
-		r->addrs = *next;
-	return ret;
+		ret = addrs_publish(fab, slot, next, r->key.mac);
+	if (ret) {
+		addrs_publish(fab, slot, &r->addrs, r->key.mac); /* best effort: it fitted before */
+		return ret;
+	}
+	r->addrs = *next;
+	return 0;
 }
 
 static bool state_on_port(uint8_t state)

@@ -274,6 +274,47 @@ static void test_backend_failure_changes_nothing(void **state)
 	assert_int_equal(dummy_endpoint(&env->be, &k)->state, FAB_EP_LOCAL);
 }
 
+/*
+ * The backend refuses at each publish of an update in turn (the second address, say): the
+ * update fails and leaves no address behind, so the dry run and the update agree about
+ * who owns it afterwards. (The fuzzer found a stale owner: the addresses published before
+ * the refusal stayed in the index, pointing at a slot given back.)
+ */
+static void test_backend_failure_leaves_no_address_behind(void **state)
+{
+	struct env *env = *state;
+	struct fab_ep_key k = key(100, 1), other = key(100, 2);
+	struct fab_endpoint loc = remote(HOST_B, 1);
+	struct fab_ep_addrs addrs = {.n_ip4 = 2, .ip4 = {0x0a000001, 0x0a000002}};
+	int failures = 0;
+
+	for (int n = 1; n <= 8; n++) {
+		bool is_new;
+
+		env->be.fail_after = n;
+		if (fabric_endpoint_upsert(env->fab, &k, &loc, &addrs) == 0) {
+			env->be.fail_after = 0;
+			break; /* every publish done: no failure point left */
+		}
+		failures++;
+		env->be.fail_after = 0;
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(fabric_address_owner(env->fab, 100, 4, &addrs.ip4[i]), -ENOENT);
+		/* Another endpoint may take the addresses, and the dry run says so too. */
+		struct fab_endpoint there = remote(HOST_B, (uint64_t)(10 + 2 * n));
+
+		assert_int_equal(fabric_endpoint_check(env->fab, &other, &there, &addrs, &is_new), 0);
+		assert_int_equal(fabric_endpoint_upsert(env->fab, &other, &there, &addrs), 0);
+		assert_int_equal(fabric_endpoint_step(env->fab, &other, FAB_STEP_DELETE,
+						      &(struct fab_endpoint){.generation = there.generation + 1}),
+				 0);
+		/* then the same request again, failing one publish later */
+	}
+	assert_true(failures >= 3); /* at least: the endpoint, the first and second address */
+	assert_int_equal(fabric_address_owner(env->fab, 100, 4, &addrs.ip4[1]),
+			 fabric_endpoint_slot(env->fab, &k));
+}
+
 static void test_table_capacity(void **state)
 {
 	struct env *env = *state;
@@ -441,6 +482,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_endpoint_per_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_failure_leaves_no_address_behind, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_addresses_belong_to_one_endpoint, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_migration_steps_and_activation_by_fast_path,
