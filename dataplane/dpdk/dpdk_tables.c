@@ -191,7 +191,10 @@ static int dp_port_publish(void *be, uint16_t index, uint32_t vni, uint8_t bound
 		return -ENOENT;
 	if (vni != p->vni)
 		return -EINVAL;
-	word = (uint64_t)bound << 48 | (mac ? dp_mac_pack(mac) : 0);
+	/* Unbound, the port keeps the MAC it had: frames still held for that VM are sent
+	 * where its endpoint now points (drain_hold). */
+	word = (uint64_t)bound << 48 |
+	       (mac ? dp_mac_pack(mac) : __atomic_load_n(&p->binding, __ATOMIC_RELAXED) & 0xffffffffffffull);
 	__atomic_store_n(&p->binding, word, __ATOMIC_RELEASE);
 	/* The new binding now says what the activation flag said. */
 	__atomic_store_n(&p->activated, 0, __ATOMIC_RELEASE);

@@ -451,11 +451,14 @@ static unsigned int release_held(struct dp_worker *w, struct dp_port *p)
 	return sent;
 }
 
-/* The VM left while frames for it waited here (paused for the switchover, its port now
- * FORWARDING): they follow it, re-encapsulated and marked to its new host like every
- * frame for it now. */
-static unsigned int forward_held(struct dp_worker *w, struct dp_port *p, uint64_t binding,
-				 uint64_t now)
+/* The VM is not coming to this port any more while frames for it wait here: it left (the
+ * port FORWARDING: paused for the switchover, then moved), or a migration to here failed
+ * (the port unbound, the endpoint REMOTE at the source again). The frames follow the VM:
+ * re-encapsulated to wherever its endpoint points now, marked when this host forwards
+ * for a migration. Returns how many went, or -1 when the endpoint points nowhere they
+ * could go (the caller drops them). */
+static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t binding,
+			uint64_t now)
 {
 	uint8_t mac[6];
 	struct dp_ep_probe probe;
@@ -465,17 +468,24 @@ static unsigned int forward_held(struct dp_worker *w, struct dp_port *p, uint64_
 	uint64_t data;
 	uint32_t slot;
 	unsigned int n;
+	uint8_t mark;
 
 	dp_mac_unpack(binding, mac);
 	dp_ep_probe_init(&w->b->ep_table, &probe, p->vni, mac);
-	if (!dp_ep_lookup(&w->b->ep_table, &probe, &data))
-		return 0;
+	if (!(binding & 0xffffffffffffull) || !dp_ep_lookup(&w->b->ep_table, &probe, &data))
+		return -1;
 	dp_ep_unpack(data, &loc, &slot);
-	if (loc.state != FAB_EP_FORWARDING)
+	if (loc.state == FAB_EP_FORWARDING)
+		mark = 1;
+	else if (loc.state == FAB_EP_REMOTE)
+		mark = 0;
+	else if ((uint8_t)(binding >> 48) == FAB_EP_FORWARDING)
 		return 0; /* between two publishes: look again next turn */
+	else
+		return -1;
 	n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
 	for (unsigned int i = 0; i < n; i++) {
-		struct fab_verdict v = {.action = FAB_ACT_ENCAP, .mark = 1, .vtep = loc.vtep,
+		struct fab_verdict v = {.action = FAB_ACT_ENCAP, .mark = mark, .vtep = loc.vtep,
 					.vni = p->vni};
 		const uint8_t *d = rte_pktmbuf_mtod(h[i].m, const uint8_t *);
 		uint32_t bytes = rte_pktmbuf_pkt_len(h[i].m);
@@ -490,12 +500,12 @@ static unsigned int forward_held(struct dp_worker *w, struct dp_port *p, uint64_
 		}
 		ep_count(w, slot, bytes, reason != 0, now);
 	}
-	return n;
+	return (int)n;
 }
 
 /* The owner of a VM port drains its hold queue: released in arrival order once the VM
- * runs here and takes frames, forwarded when the VM left meanwhile, dropped when they
- * waited too long or the VM is no longer coming. */
+ * runs here and takes frames, sent on when the VM left meanwhile or is not coming after
+ * all, dropped when they waited too long or the VM's endpoint is gone. */
 static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t now)
 {
 	uint64_t binding;
@@ -513,9 +523,11 @@ static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t 
 		n = release_held(w, p);
 		if (n == DP_BURST)
 			return n;
-	} else if (bound == FAB_EP_FORWARDING) {
-		return forward_held(w, p, binding, now);
 	} else if (!active && bound != FAB_EP_INCOMING) {
+		int sent = send_held_on(w, p, binding, now);
+
+		if (sent >= 0)
+			return (unsigned int)sent;
 		n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
 		for (unsigned int i = 0; i < n; i++)
 			rte_pktmbuf_free(h[i].m);

@@ -4,7 +4,8 @@
  * frames for an INCOMING endpoint are held, released in arrival order when the VM
  * announces itself (the fast path activates it without the control plane), dropped and
  * counted when the queue overflows (with one event), after the hold timeout, and when
- * the migration is called off.
+ * the VM's endpoint is deleted; sent back to the source, in order, when the migration
+ * fails and the endpoint points there again.
  */
 #include <stdio.h>
 #include <string.h>
@@ -252,10 +253,37 @@ static void test_held_frames_time_out(void **state)
 	assert_int_equal(take_in_order(0), 0);
 }
 
-static void test_cancelled_migration_drops_what_was_held(void **state)
+/* Takes what left on the uplink: VXLAN to `vtep` (not marked) carrying the VM's frames
+ * `first`, `first`+1, ... in order. */
+static unsigned int take_sent_back(uint32_t vtep, uint32_t first)
+{
+	struct rte_mbuf *m;
+	unsigned int n = 0;
+
+	while (rte_ring_dequeue(r.tx[0], (void **)&m) == 0) {
+		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+		struct fab_vxlan vx = {0};
+
+		if (!fab_parse_vxlan_fast(d, d + rte_pktmbuf_data_len(m), vtep, &vx))
+			fail_msg("frame %u on the uplink is not VXLAN to the VM's host", n);
+		assert_int_equal(vx.src_vtep, HOST);
+		assert_int_equal(vx.vni, VNI);
+		assert_false(vx.marked);
+		assert_memory_equal(d + vx.inner_off, vm_mac, 6);
+		assert_int_equal(fab_load_be32(d + vx.inner_off + 14), first + n);
+		rte_pktmbuf_free(m);
+		n++;
+	}
+	return n;
+}
+
+/* The migration to this host failed: the VM stays on the source (REMOTE at PEER again).
+ * What was held for it here goes back to it, in order; nothing is dropped. */
+static void test_failed_migration_sends_held_frames_back(void **state)
 {
 	struct fab_ep_key vm = {.vni = VNI};
 	struct fab_endpoint back = {.state = FAB_EP_REMOTE, .vtep = PEER, .generation = 3};
+	unsigned int got = 0;
 
 	(void)state;
 	rig_up(60000);
@@ -263,13 +291,40 @@ static void test_cancelled_migration_drops_what_was_held(void **state)
 		send_from_peer(i);
 	settle(3);
 	assert_int_equal(ctr(FAB_CTR_HELD), 3);
-	/* The migration failed before the switchover: the VM stays on the source. */
 	memcpy(vm.mac, vm_mac, 6);
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &back, NULL), 0);
+	for (int i = 0; i < 1000 && got < 3; i++) {
+		got += take_sent_back(PEER, got);
+		if (got < 3)
+			usleep(2000);
+	}
+	assert_int_equal(got, 3);
+	assert_int_equal(ctr(FAB_CTR_ENCAPSULATED), 3);
+	assert_int_equal(dropped(FAB_DROP_HOLD_CANCELLED), 0);
+	assert_int_equal(take_in_order(0), 0);
+}
+
+/* The VM's endpoint is deleted while frames wait for it: there is nowhere to send them;
+ * they are dropped and counted. */
+static void test_deleted_endpoint_drops_what_was_held(void **state)
+{
+	struct fab_ep_key vm = {.vni = VNI};
+
+	(void)state;
+	rig_up(60000);
+	for (uint32_t i = 0; i < 3; i++)
+		send_from_peer(i);
+	settle(3);
+	assert_int_equal(ctr(FAB_CTR_HELD), 3);
+	memcpy(vm.mac, vm_mac, 6);
+	assert_int_equal(fabric_endpoint_step(r.fab, &vm, FAB_STEP_DELETE,
+					      &(struct fab_endpoint){.generation = 3}),
+			 0);
 	for (int i = 0; i < 100 && dropped(FAB_DROP_HOLD_CANCELLED) < 3; i++)
 		usleep(2000);
 	assert_int_equal(dropped(FAB_DROP_HOLD_CANCELLED), 3);
 	assert_int_equal(take_in_order(0), 0);
+	assert_int_equal(take_sent_back(PEER, 0), 0);
 }
 
 int main(void)
@@ -282,7 +337,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_released_in_order_on_the_vms_announcement, rig_down),
 		cmocka_unit_test_teardown(test_overflow_is_dropped_counted_and_reported, rig_down),
 		cmocka_unit_test_teardown(test_held_frames_time_out, rig_down),
-		cmocka_unit_test_teardown(test_cancelled_migration_drops_what_was_held, rig_down),
+		cmocka_unit_test_teardown(test_failed_migration_sends_held_frames_back, rig_down),
+		cmocka_unit_test_teardown(test_deleted_endpoint_drops_what_was_held, rig_down),
 	};
 
 	return dpdk_rig_run(&eal, "dpdk_hold_queue", tests, sizeof(tests) / sizeof(tests[0]));
