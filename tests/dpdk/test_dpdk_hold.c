@@ -277,6 +277,17 @@ static unsigned int take_sent_back(uint32_t vtep, uint32_t first)
 	return n;
 }
 
+/* A rig whose incoming VM has 3 frames held; `vm` gets its key. */
+static void hold_three(struct fab_ep_key *vm)
+{
+	rig_up(60000);
+	for (uint32_t i = 0; i < 3; i++)
+		send_from_peer(i);
+	settle(3);
+	assert_int_equal(ctr(FAB_CTR_HELD), 3);
+	memcpy(vm->mac, vm_mac, 6);
+}
+
 /* The migration to this host failed: the VM stays on the source (REMOTE at PEER again).
  * What was held for it here goes back to it, in order; nothing is dropped. */
 static void test_failed_migration_sends_held_frames_back(void **state)
@@ -286,12 +297,7 @@ static void test_failed_migration_sends_held_frames_back(void **state)
 	unsigned int got = 0;
 
 	(void)state;
-	rig_up(60000);
-	for (uint32_t i = 0; i < 3; i++)
-		send_from_peer(i);
-	settle(3);
-	assert_int_equal(ctr(FAB_CTR_HELD), 3);
-	memcpy(vm.mac, vm_mac, 6);
+	hold_three(&vm);
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &back, NULL), 0);
 	for (int i = 0; i < 1000 && got < 3; i++) {
 		got += take_sent_back(PEER, got);
@@ -311,12 +317,7 @@ static void test_deleted_endpoint_drops_what_was_held(void **state)
 	struct fab_ep_key vm = {.vni = VNI};
 
 	(void)state;
-	rig_up(60000);
-	for (uint32_t i = 0; i < 3; i++)
-		send_from_peer(i);
-	settle(3);
-	assert_int_equal(ctr(FAB_CTR_HELD), 3);
-	memcpy(vm.mac, vm_mac, 6);
+	hold_three(&vm);
 	assert_int_equal(fabric_endpoint_step(r.fab, &vm, FAB_STEP_DELETE,
 					      &(struct fab_endpoint){.generation = 3}),
 			 0);
