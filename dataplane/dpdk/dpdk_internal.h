@@ -96,6 +96,10 @@ struct dp_addr_key {
 struct dp_held {
 	struct rte_mbuf *m;
 	uint64_t tsc;
+	/* It came forwarded by a migration source (marked): if it must leave this host
+	 * again, it leaves marked, so that nobody forwards it once more. */
+	uint8_t marked;
+	uint8_t pad[7];
 };
 
 struct dp_port {

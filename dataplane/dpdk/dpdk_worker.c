@@ -85,18 +85,21 @@ static inline void tx(struct dp_worker *w, const struct dp_port *p, struct rte_m
 /* Queues a frame for an incoming VM or a paused one, or delivers it if the VM runs here
  * and nothing is still queued ahead of it. */
 static void hold(struct dp_worker *w, struct dp_port *p, struct rte_mbuf *m, uint64_t now,
-		 uint32_t slot, bool have_slot)
+		 uint32_t slot, bool have_slot, bool marked)
 {
 	uint8_t bound = (uint8_t)(__atomic_load_n(&p->binding, __ATOMIC_ACQUIRE) >> 48);
 	bool active = (bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE)) &&
 		      !__atomic_load_n(&p->paused, __ATOMIC_ACQUIRE);
-	struct dp_held h = {.m = m, .tsc = now};
+	struct dp_held h = {.m = m, .tsc = now, .marked = marked};
 
 	if (active && rte_ring_empty(p->hold)) {
 		tx(w, p, m);
 		w->ctr[FAB_CTR_DELIVERED]++;
 		return;
 	}
+	/* Older frames this worker buffered for the port go first: sent, or queued ahead of
+	 * this one if the device refuses them (dp_unsent). */
+	rte_eth_tx_buffer_flush(p->ethdev, (uint16_t)w->id, w->tx[p - w->b->ports]);
 	if (rte_ring_enqueue_elem(p->hold, &h, sizeof(h)) == 0) {
 		w->ctr[FAB_CTR_HELD]++;
 		return;
@@ -120,6 +123,65 @@ static inline void strip(struct rte_mbuf *m, const struct fab_verdict *v)
 		rte_pktmbuf_adj(m, v->strip);
 	if (v->keep && rte_pktmbuf_pkt_len(m) > v->keep)
 		rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - v->keep));
+}
+
+/* Verdict ENCAP: strips, pushes VXLAN to the verdict's host, sends on the uplink. Returns
+ * the drop reason, or 0. */
+static unsigned int encap(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *pkt,
+			  const struct fab_verdict *v)
+{
+	struct dpdk_backend *b = w->b;
+	uint64_t mac = host_mac(w, v->vtep);
+	struct fab_encap e = {.src_ip = b->host.vtep, .dst_ip = v->vtep, .vni = v->vni,
+			      .mark = v->mark};
+	uint32_t inner_len;
+	uint8_t *hdr;
+
+	if (!mac)
+		return FAB_DROP_NO_ROUTE_TO_VTEP;
+	strip(m, v);
+	inner_len = rte_pktmbuf_pkt_len(m);
+	if (inner_len + FAB_VXLAN_ENCAP_LEN - FAB_ETH_HLEN > b->cfg.underlay_mtu)
+		return FAB_DROP_FRAME_TOO_LARGE;
+	hdr = (uint8_t *)rte_pktmbuf_prepend(m, FAB_VXLAN_ENCAP_LEN);
+	if (!hdr)
+		return FAB_DROP_ENCAP_NO_ROOM;
+	fab_copy6(e.src_mac, b->host.mac);
+	dp_mac_unpack(mac, e.dst_mac);
+	fab_vxlan_write(hdr, &e, (uint16_t)inner_len, fab_vxlan_sport(fab_flow_hash(&pkt->f)));
+	tx(w, &b->ports[DP_UPLINK], m);
+	w->ctr[v->mark ? FAB_CTR_FORWARDED : FAB_CTR_ENCAPSULATED]++;
+	return 0;
+}
+
+/* A frame a migration source forwards (verdict ENCAP, marked) for a VM whose port here
+ * still holds frames from its pause goes behind them, so that the target gets them all in
+ * arrival order (drain_hold sends the queue on). Only while the VM's frames are forwarded,
+ * so a loop over the few VM ports is fine. Returns -1 when no port holds frames for it,
+ * else what encap() would (0: queued or sent). */
+static int behind_held(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *pkt,
+		       const struct fab_verdict *v, uint64_t now)
+{
+	struct dpdk_backend *b = w->b;
+	uint64_t want = (uint64_t)FAB_EP_FORWARDING << 48 | dp_mac_pack(pkt->f.dst_mac);
+
+	for (unsigned int i = 1; i < b->n_ports; i++) {
+		struct dp_port *p = &b->ports[i];
+		struct dp_held h = {.m = m, .tsc = now, .marked = 1};
+		struct fab_verdict stripped = *v;
+
+		if (p->vni != v->vni || rte_ring_empty(p->hold) ||
+		    (__atomic_load_n(&p->binding, __ATOMIC_ACQUIRE) & 0xffffffffffffffull) != want)
+			continue;
+		strip(m, v); /* held frames are inner frames */
+		if (rte_ring_enqueue_elem(p->hold, &h, sizeof(h)) == 0) {
+			w->ctr[FAB_CTR_HELD]++;
+			return 0;
+		}
+		stripped.strip = stripped.keep = 0; /* the queue is full: straight on */
+		return (int)encap(w, m, pkt, &stripped);
+	}
+	return -1;
 }
 
 /* Carries out verdict `v` on `m`. Returns the drop reason when the frame is dropped
@@ -147,7 +209,7 @@ static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_
 		 * the VM is paused. */
 		if (fab_unlikely(__atomic_load_n(&out->paused, __ATOMIC_ACQUIRE) ||
 				 !rte_ring_empty(out->hold))) {
-			hold(w, out, m, now, slot, have_slot);
+			hold(w, out, m, now, slot, have_slot, pkt->overlay && pkt->vx.marked);
 			return 0;
 		}
 		tx(w, out, m);
@@ -160,32 +222,17 @@ static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_
 		if (!out)
 			return FAB_DROP_PORT_NOT_BOUND;
 		strip(m, v);
-		hold(w, out, m, now, slot, have_slot);
+		hold(w, out, m, now, slot, have_slot, pkt->overlay && pkt->vx.marked);
 		return 0;
 	}
-	case FAB_ACT_ENCAP: {
-		uint64_t mac = host_mac(w, v->vtep);
-		struct fab_encap e = {.src_ip = b->host.vtep, .dst_ip = v->vtep, .vni = v->vni,
-				      .mark = v->mark};
-		uint32_t inner_len;
-		uint8_t *hdr;
+	case FAB_ACT_ENCAP:
+		if (fab_unlikely(v->mark)) {
+			int ret = behind_held(w, m, pkt, v, now);
 
-		if (!mac)
-			return FAB_DROP_NO_ROUTE_TO_VTEP;
-		strip(m, v);
-		inner_len = rte_pktmbuf_pkt_len(m);
-		if (inner_len + FAB_VXLAN_ENCAP_LEN - FAB_ETH_HLEN > b->cfg.underlay_mtu)
-			return FAB_DROP_FRAME_TOO_LARGE;
-		hdr = (uint8_t *)rte_pktmbuf_prepend(m, FAB_VXLAN_ENCAP_LEN);
-		if (!hdr)
-			return FAB_DROP_ENCAP_NO_ROOM;
-		fab_copy6(e.src_mac, b->host.mac);
-		dp_mac_unpack(mac, e.dst_mac);
-		fab_vxlan_write(hdr, &e, (uint16_t)inner_len, fab_vxlan_sport(fab_flow_hash(&pkt->f)));
-		tx(w, &b->ports[DP_UPLINK], m);
-		w->ctr[v->mark ? FAB_CTR_FORWARDED : FAB_CTR_ENCAPSULATED]++;
-		return 0;
-	}
+			if (ret >= 0)
+				return (unsigned int)ret;
+		}
+		return encap(w, m, pkt, v);
 	case FAB_ACT_ARP_REPLY: {
 		unsigned int ret = (unsigned int)fab_arp_reply_write(
 			data, data + rte_pktmbuf_data_len(m), &pkt->f, v->answer_mac);
@@ -485,15 +532,15 @@ static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t binding
 		return -1;
 	n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
 	for (unsigned int i = 0; i < n; i++) {
-		struct fab_verdict v = {.action = FAB_ACT_ENCAP, .mark = mark, .vtep = loc.vtep,
-					.vni = p->vni};
+		struct fab_verdict v = {.action = FAB_ACT_ENCAP, .mark = mark | h[i].marked,
+					.vtep = loc.vtep, .vni = p->vni};
 		const uint8_t *d = rte_pktmbuf_mtod(h[i].m, const uint8_t *);
 		uint32_t bytes = rte_pktmbuf_pkt_len(h[i].m);
 		unsigned int reason;
 
 		memset(&pkt.f, 0, sizeof(pkt.f));
 		fab_parse_frame(d, d + rte_pktmbuf_data_len(h[i].m), &pkt.f); /* for the flow hash */
-		reason = execute(w, p, h[i].m, &pkt, &v, now, slot, true);
+		reason = encap(w, h[i].m, &pkt, &v);
 		if (reason) {
 			count_drop(w, reason);
 			rte_pktmbuf_free(h[i].m);

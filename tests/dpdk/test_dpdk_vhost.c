@@ -142,7 +142,7 @@ static void rig_up(void)
 
 	rig_no++;
 	dpdk_rig_config(&cfg, HOST, host_mac);
-	cfg.hold_frames = 64;
+	cfg.hold_frames = 256; /* more than a worker sends on in one turn (32) */
 	cfg.hold_timeout_ms = 60000;
 	cfg.mbufs = 8192;
 	ring_port(0, cfg.uplink_devargs);
@@ -299,6 +299,9 @@ static void test_frames_wait_while_the_vm_is_paused(void **state)
 
 static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 {
+	/* More held frames than a worker sends on in one turn, and new frames right after
+	 * the flip: the new ones must not overtake the held ones. */
+	enum { HELD = 100, AFTER = 50 };
 	struct fab_ep_key vm = {.vni = VNI};
 	struct fab_endpoint arg = {.generation = 3, .vtep = TARGET};
 	uint64_t held0, fwd0;
@@ -310,15 +313,20 @@ static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 	held0 = ctr(FAB_CTR_HELD);
 	fwd0 = ctr(FAB_CTR_FORWARDED);
 	guest_pause();
-	for (uint32_t i = 0; i < 10; i++)
+	for (uint32_t i = 0; i < HELD; i++)
 		send_from_peer(i);
-	WAIT_FOR(ctr(FAB_CTR_HELD) - held0 >= 10, "the 10 frames sent to the paused VM to be held");
+	WAIT_FOR(ctr(FAB_CTR_HELD) - held0 >= HELD, "the frames sent to the paused VM to be held");
 	assert_int_equal(rte_ring_count(r.tx[0]), 0); /* nothing left yet */
 	/* The switchover: the driver flips the VM's endpoint to FORWARDING to the target. */
 	memcpy(vm.mac, vm_mac, 6);
 	assert_int_equal(fabric_endpoint_step(r.fab, &vm, FAB_STEP_BEGIN_FORWARDING, &arg), 0);
-	WAIT_FOR(rte_ring_count(r.tx[0]) >= 10, "the 10 held frames to leave on the uplink");
-	while (rte_ring_dequeue(r.tx[0], (void **)&m) == 0) {
+	for (uint32_t i = HELD; i < HELD + AFTER; i++)
+		send_from_peer(i);
+	for (int tries = 0; tries < 2000 && got < HELD + AFTER; tries++) {
+		if (rte_ring_dequeue(r.tx[0], (void **)&m) != 0) {
+			usleep(1000);
+			continue;
+		}
 		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
 		const uint8_t *end = d + rte_pktmbuf_data_len(m);
 		struct fab_vxlan vx = {0};
@@ -333,12 +341,14 @@ static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 		if (!vx.marked)
 			fail_msg("frame %u to the target lacks the forwarded-by-source mark", got);
 		assert_memory_equal(d + vx.inner_off, vm_mac, 6);
-		assert_int_equal(fab_load_be32(d + vx.inner_off + 14), got);
+		if (fab_load_be32(d + vx.inner_off + 14) != got)
+			fail_msg("frame %u to the target is number %u: out of order", got,
+				 fab_load_be32(d + vx.inner_off + 14));
 		rte_pktmbuf_free(m);
 		got++;
 	}
-	assert_int_equal(got, 10);
-	assert_int_equal(ctr(FAB_CTR_FORWARDED) - fwd0, 10);
+	assert_int_equal(got, HELD + AFTER);
+	assert_int_equal(ctr(FAB_CTR_FORWARDED) - fwd0, HELD + AFTER);
 	assert_int_equal(ctr(FAB_CTR_DROPPED), 0);
 }
 
