@@ -58,8 +58,9 @@ act = int(m.get("activated_unix_ns", 0)) / 1e9
 blk = int(m.get("blackout_ns", 0)) / 1e9
 pause = act - blk
 # The client's gap at the switchover: the longest silence overlapping pause .. activation.
+# NA when the record or the gaps do not tell (left out of the medians, not counted as 0).
 sw = max([g for t, g in s.get("gaps", []) if t <= act + 0.005 and t + g / 1000 >= pause - 0.005],
-         default=0.0)
+         default="NA") if act and len(s.get("gaps", [])) < 500 else "NA"
 print(sys.argv[3], sys.argv[4], s["lost"], s["duplicates"], q.get("downtime_ms", 0),
       s["longest_gap_ms"], q.get("total_time_ms", 0), p.get("packets_forwarded", 0),
       p.get("packets_held", 0), int(bool(s["tcp_ok"])), round(blk * 1000, 1), sw)
@@ -117,8 +118,9 @@ lost = [int(r[2]) for r in rows]; dups = [int(r[3]) for r in rows]
 down = [float(r[4]) for r in rows]; gap = [float(r[5]) for r in rows]
 total = [float(r[6]) for r in rows]
 gmd = [g - d for g, d in zip(gap, down)]
-blackout = [float(r[10]) for r in rows]; sw = [float(r[11]) for r in rows]
-swmd = [g - d for g, d in zip(sw, down)]
+blackout = [float(r[10]) for r in rows]
+sw = [float(r[11]) for r in rows if r[11] != "NA"]
+swmd = [float(r[11]) - float(r[4]) for r in rows if r[11] != "NA"]
 print(f"BENCH migrations {len(rows)} count")
 print(f"BENCH lost_packets_max {max(lost)} packets")
 print(f"BENCH duplicates_max {max(dups)} packets")

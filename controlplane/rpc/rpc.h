@@ -106,7 +106,7 @@ struct rpc_server_config {
  */
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_config *cfg, char *err,
 		     size_t err_len);
-/* Runs the completion queue for up to `timeout_ms` (0: only what is ready, no wait),
+/* Runs the completion queue for up to `timeout_ms` (0 or less: only what is ready, no wait),
  * dispatching to handlers. Returns the number of events handled. */
 int rpc_server_poll(struct rpc_server *s, int timeout_ms);
 /* Asks every parked stream producer (-EAGAIN) for its next message. */

@@ -121,7 +121,7 @@ static int setup_port(struct dpdk_backend *b, struct dp_port *p, char *err, size
 	if (ret)
 		return fail(err, err_len, "port %s: cannot configure: %s", p->name, strerror(-ret)), ret;
 	rte_eth_dev_adjust_nb_rx_tx_desc(p->ethdev, &rxd, &txd);
-	if (p->index != DP_UPLINK && strstr(info.driver_name, "vhost")) {
+	if (p->index != DP_UPLINK && strcmp(info.driver_name, "net_vhost") == 0) {
 		p->hold_unsent = 1;
 		p->paused = 1; /* until QEMU starts the device */
 		ret = rte_eth_dev_callback_register(p->ethdev, RTE_ETH_EVENT_INTR_LSC, on_link_change, p);

@@ -17,10 +17,9 @@ GUESTS=$(cd "$HERE/../guest" && pwd)
 RUN_GUEST="$GUESTS/run-guest.sh"
 GUESTCTL="$GUESTS/guestctl.py"
 GEN=1 # the generation every host holds for the guest's endpoint
-# How the migrations run: the driver's default blackout budget (300 ms, as QEMU's own
-# downtime limit), bandwidth not limited (QEMU's default is 128 MiB/s); the baseline gets
-# the same from guestctl.py. A smaller budget shortens the blackout but lets QEMU 7.2
-# reach its own switchover first at times (README.md, "Who decides the switchover").
+# How the migrations run: the driver's default blackout budget (300 ms, QEMU's own
+# downtime limit on vhost-user; the driver's decision on a tap), bandwidth not limited
+# (QEMU's default is 128 MiB/s); the baseline gets the same from guestctl.py.
 E2E_PORT=${E2E_PORT:-vhost}
 case "$E2E_PORT" in
 # Bandwidth as the baseline has it (not limited); the blackout budget is QEMU's default.
