@@ -325,9 +325,14 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		ep_probe(&b->ep_table, pkt, last, pkt->vx.vni, f->dst_mac);
 		return;
 	}
-	pkt->ret = fab_parse_frame(data, end, f);
-	if (pkt->ret)
-		return;
+	/* A VM's IPv4 TCP or UDP in the usual layout skips the general parse. */
+	if (fab_likely(fab_parse_ip4_fast(data, end, f))) {
+		pkt->ret = 0;
+	} else {
+		pkt->ret = fab_parse_frame(data, end, f);
+		if (pkt->ret)
+			return;
+	}
 	switch (fab_vm_lookup_kind(f)) {
 	case FAB_LOOKUP_DST_MAC:
 		ep_probe(&b->ep_table, pkt, last, pctx->vni, f->dst_mac);

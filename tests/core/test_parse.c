@@ -247,6 +247,136 @@ static void test_checksum_fold(void **state)
 	assert_int_equal(fab_csum_fold(fab_csum_add(0, hdr, hdr + sizeof(hdr), sizeof(hdr))), 0);
 }
 
+/* Runs both parsers on the frame; whenever the fast one takes it, the general one must
+ * accept it and produce the same bytes in every field the fast one writes, and leave the
+ * others as they were. Returns whether the fast one took it. */
+static bool fast_agrees(const uint8_t *data, size_t len)
+{
+	struct fab_frame fast, general;
+	bool took;
+
+	memset(&fast, 0xa5, sizeof(fast));
+	memset(&general, 0xa5, sizeof(general));
+	took = fab_parse_ip4_fast(data, data + len, &fast);
+	if (!took)
+		return false;
+	assert_int_equal(fab_parse_frame(data, data + len, &general), 0);
+	assert_memory_equal(&fast, &general, sizeof(fast));
+	return true;
+}
+
+static void test_ipv4_fast_takes_the_usual_frames(void **state)
+{
+	struct builder b = {0};
+	struct fab_frame f;
+
+	(void)state;
+	eth(&b, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&b, 0, 0);
+	assert_true(fast_agrees(b.buf, b.len));
+	/* Ethernet padding after the datagram. */
+	memset(b.buf + b.len, 0, 18);
+	assert_true(fast_agrees(b.buf, b.len + 18));
+	/* TCP: the same bytes, protocol 6, the ports read from the same place. */
+	b.buf[14 + 9] = 6;
+	assert_true(fast_agrees(b.buf, b.len));
+	assert_true(fab_parse_ip4_fast(b.buf, b.buf + b.len, &f));
+	assert_int_equal(f.sport, 1111);
+	assert_int_equal(f.dport, 2222);
+	assert_int_equal(f.l4_len, 12);
+}
+
+/* Every frame the fast parse leaves to the general one: other layouts and the malformed. */
+static void test_ipv4_fast_leaves_the_rest(void **state)
+{
+	struct builder b = {0}, o = {0}, v = {0};
+	struct fab_frame f;
+	uint8_t t[512];
+
+	(void)state;
+	eth(&b, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&b, 0, 0);
+#define LEAVES(edit, n)                                                               \
+	do {                                                                          \
+		memcpy(t, b.buf, b.len);                                              \
+		edit;                                                                 \
+		assert_false(fab_parse_ip4_fast(t, t + (n), &f));                     \
+	} while (0)
+	LEAVES((void)0, 14 + 20 + 7);                   /* short of a UDP header */
+	LEAVES((void)0, 14 + 20 + 11);                  /* shorter than IPv4 says */
+	LEAVES(t[14] = 0x46, b.len);                    /* options */
+	LEAVES(t[14] = 0x65, b.len);                    /* version 6 */
+	LEAVES(t[14] = 0x44, b.len);                    /* IHL too small */
+	LEAVES(t[14 + 6] = 0x20, b.len);                /* MF: a first fragment */
+	LEAVES(t[14 + 7] = 0x01, b.len);                /* a later fragment */
+	LEAVES(t[14 + 9] = 1, b.len);                   /* ICMP */
+	LEAVES(t[14 + 9] = 132, b.len);                 /* SCTP */
+	LEAVES(t[14 + 3] = 27, b.len);                  /* IPv4 total under 20 + 8 */
+	LEAVES(t[14 + 3] = 33, b.len);                  /* IPv4 total past the frame */
+	LEAVES(t[14 + 20 + 5] = 7, b.len);              /* UDP length under 8 */
+	LEAVES(t[14 + 20 + 5] = 13, b.len);             /* UDP length past IPv4's */
+	LEAVES(t[12] = 0x86, b.len);                    /* not IPv4 */
+#undef LEAVES
+	/* DF is not fragmentation. */
+	memcpy(t, b.buf, b.len);
+	t[14 + 6] = 0x40;
+	assert_true(fast_agrees(t, b.len));
+	/* Options and VLAN tags: the general parse's. */
+	eth(&o, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&o, 1, 0);
+	assert_false(fab_parse_ip4_fast(o.buf, o.buf + o.len, &f));
+	eth(&v, FAB_ETHERTYPE_VLAN);
+	put16(&v, 100);
+	put16(&v, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&v, 0, 0);
+	assert_false(fab_parse_ip4_fast(v.buf, v.buf + v.len, &f));
+	assert_int_equal(fab_parse_frame(v.buf, v.buf + v.len, &f), 0);
+}
+
+/* Random edits of the header bytes and random lengths: whenever the fast parse takes a
+ * frame it agrees with the general one, and it takes every frame of its kind. */
+static void test_ipv4_fast_agrees_on_random_frames(void **state)
+{
+	struct builder b = {0};
+	uint32_t seed = 12345;
+	unsigned int taken = 0;
+
+	(void)state;
+	eth(&b, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&b, 0, 0);
+	memset(b.buf + b.len, 0x5a, 64);
+	for (int i = 0; i < 200000; i++) {
+		uint8_t t[sizeof(b.buf)];
+		struct fab_frame g;
+		size_t len;
+		int edits;
+
+		memcpy(t, b.buf, b.len + 64);
+		seed = seed * 1103515245u + 12345u;
+		edits = (int)(seed >> 16) % 3;
+		for (int e = 0; e < edits; e++) {
+			seed = seed * 1103515245u + 12345u;
+			/* The bytes that matter: the ethertype, IPv4's and UDP's headers. */
+			t[12 + (seed >> 16) % 30] = (uint8_t)(seed >> 8);
+		}
+		seed = seed * 1103515245u + 12345u;
+		if ((seed >> 16) % 4 == 0)
+			t[14 + 9] = 6;
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % 4 ? b.len + (seed >> 8) % 40 : (seed >> 8) % (b.len + 1);
+		if (fast_agrees(t, len)) {
+			taken++;
+			continue;
+		}
+		/* Not taken: then not of its kind. */
+		if (fab_parse_frame(t, t + len, &g) == 0 && g.ethertype == FAB_ETHERTYPE_IPV4 &&
+		    g.vlan_count == 0 && g.l4_off == 34 && !g.fragment && g.l4_len >= 8 &&
+		    (g.l4_proto == FAB_IPPROTO_UDP || g.l4_proto == FAB_IPPROTO_TCP))
+			fail_msg("frame %d: the fast parse left a usual frame", i);
+	}
+	assert_true(taken > 10000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +387,9 @@ int main(void)
 		cmocka_unit_test(test_ipv6_extension_rule),
 		cmocka_unit_test(test_parsers_name_every_failure),
 		cmocka_unit_test(test_checksum_fold),
+		cmocka_unit_test(test_ipv4_fast_takes_the_usual_frames),
+		cmocka_unit_test(test_ipv4_fast_leaves_the_rest),
+		cmocka_unit_test(test_ipv4_fast_agrees_on_random_frames),
 	};
 
 	return cmocka_run_group_tests_name("parsers", tests, NULL, NULL);
