@@ -157,6 +157,11 @@ stop_stream() {
 	[ -s "$TMP/$1.json" ]
 }
 
+# The client's figures from $1, without the list of every gap (the count of them instead).
+stream_summary() {
+	/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['gaps'] = len(d.get('gaps', [])); print(json.dumps(d))" "$1"
+}
+
 # A field of the JSON file $1.
 jfield() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
 

@@ -44,7 +44,7 @@ stop_stream stream1 || not_ok "the client's stream wrote no result"
 guest_ctl stop >/dev/null 2>&1
 
 r=$TMP/stream1.json m=$TMP/mig1.json
-echo "# stream: $(cat "$r")"
+echo "# stream: $(stream_summary "$r")"
 echo "# timeline and figures:"
 ctl hA migrations show "$(jfield "$m" "['migration_id']")" | sed 's/^/#   /'
 echo "# the migration drivers' log (A, then B):"
@@ -82,7 +82,7 @@ sleep 2
 stop_stream stream2 || not_ok "the client's stream wrote no result"
 BASE_LOST=$(jfield "$TMP/stream2.json" "['lost']")
 BASE_GAP=$(jfield "$TMP/stream2.json" "['longest_gap_ms']")
-echo "# baseline stream: $(cat "$TMP/stream2.json")"
+echo "# baseline stream: $(stream_summary "$TMP/stream2.json")"
 echo "# baseline QEMU: $(cat "$TMP/base1.json")"
 check "the guest answers from A after the baseline migration" \
 	in_ns cl /usr/bin/python3 "$GUESTCTL" udp-echo $GUEST_IP 20
@@ -116,7 +116,7 @@ echo "# failure reason: $(jfield "$TMP/mig3.json" "['failure_reason']")"
 sleep 1
 stop_stream stream3 || not_ok "the client's stream wrote no result"
 guest_ctl stop >/dev/null 2>&1
-echo "# stream through the failure: $(cat "$TMP/stream3.json")"
+echo "# stream through the failure: $(stream_summary "$TMP/stream3.json")"
 check "the guest kept answering through the failure (nothing lost)" test "$(jfield "$TMP/stream3.json" "['lost']")" -eq 0
 check "the guest still answers from A" in_ns cl /usr/bin/python3 "$GUESTCTL" udp-echo $GUEST_IP 20
 check "the guest runs on A" \
