@@ -597,26 +597,24 @@ void dp_unsent(struct rte_mbuf **unsent, uint16_t count, void *userdata)
 {
 	struct dp_unsent_ctx *c = userdata;
 	struct dp_worker *w = c->w;
-	uint16_t i = 0;
+	unsigned int held = 0;
 
 	if (c->p->hold_unsent) {
+		struct dp_held h[DP_BURST];
 		uint64_t now = rte_rdtsc();
+		unsigned int n = count < DP_BURST ? count : DP_BURST; /* buffers hold DP_BURST */
 
-		for (; i < count; i++) {
-			struct dp_held h = {.m = unsent[i], .tsc = now};
-
-			if (rte_ring_enqueue_elem(c->p->hold, &h, sizeof(h)) != 0)
-				break;
-			w->ctr[FAB_CTR_HELD]++;
-			/* Counted delivered when it was buffered: it was not, yet. */
-			if (w->ctr[FAB_CTR_DELIVERED])
-				w->ctr[FAB_CTR_DELIVERED]--;
-		}
+		for (unsigned int i = 0; i < n; i++)
+			h[i] = (struct dp_held){.m = unsent[i], .tsc = now};
+		held = rte_ring_enqueue_burst_elem(c->p->hold, h, sizeof(h[0]), n, NULL);
+		w->ctr[FAB_CTR_HELD] += held;
+		/* Counted delivered when they were buffered: they were not, yet. */
+		w->ctr[FAB_CTR_DELIVERED] -= RTE_MIN(held, w->ctr[FAB_CTR_DELIVERED]);
 	}
-	if (i < count) {
-		rte_pktmbuf_free_bulk(unsent + i, count - i);
-		w->drops[FAB_DROP_TX_FULL] += count - i;
-		w->ctr[FAB_CTR_DROPPED] += count - i;
+	if (held < count) {
+		rte_pktmbuf_free_bulk(unsent + held, count - held);
+		w->drops[FAB_DROP_TX_FULL] += count - held;
+		w->ctr[FAB_CTR_DROPPED] += count - held;
 	}
 }
 
