@@ -19,20 +19,8 @@
 #include "fab_rewrite.h"
 #include "fabric.h"
 
-#define HOST 0xc0000201u
-#define PEER 0xc0000202u
-#define VNI 100
 #define HOLD 8
 
-static const uint8_t host_mac[6] = {2, 0, 0, 0, 1, 1};
-static const uint8_t peer_mac[6] = {2, 0, 0, 0, 1, 2};
-static const uint8_t vm_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0a};
-static const uint8_t client_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0c};
-/* The client's frames for the VM, as the peer sends them to this host. */
-static const struct dpdk_rig_peer from_peer = {
-	.peer_vtep = PEER, .host_vtep = HOST, .vni = VNI, .peer_mac = peer_mac,
-	.host_mac = host_mac, .vm_mac = vm_mac, .client_mac = client_mac,
-};
 
 static struct rte_mempool *pool;
 static unsigned int rig_no;
@@ -55,30 +43,30 @@ static void port(int i, char *devname)
 static void rig_up(unsigned int hold_timeout_ms)
 {
 	struct dpdk_config cfg;
-	struct fabric_config fcfg = {.local_vtep = HOST, .max_endpoints = 16};
-	struct fab_ep_key vm = {.vni = VNI}, client = {.vni = VNI};
+	struct fabric_config fcfg = {.local_vtep = RIG_HOST, .max_endpoints = 16};
+	struct fab_ep_key vm = {.vni = RIG_VNI}, client = {.vni = RIG_VNI};
 	struct fab_endpoint incoming = {.state = FAB_EP_INCOMING, .port = 1, .generation = 2};
-	struct fab_endpoint remote = {.state = FAB_EP_REMOTE, .vtep = PEER, .generation = 1};
+	struct fab_endpoint remote = {.state = FAB_EP_REMOTE, .vtep = RIG_PEER, .generation = 1};
 	char err[256];
 
 	rig_no++;
-	dpdk_rig_config(&cfg, HOST, host_mac);
+	dpdk_rig_config(&cfg, RIG_HOST, rig_host_mac);
 	cfg.hold_frames = HOLD;
 	cfg.hold_timeout_ms = hold_timeout_ms;
 	cfg.mbufs = 2048;
 	port(0, cfg.uplink_devargs);
 	port(1, cfg.vm_ports[0].devargs);
 	snprintf(cfg.vm_ports[0].name, sizeof(cfg.vm_ports[0].name), "vm");
-	cfg.vm_ports[0].vni = VNI;
+	cfg.vm_ports[0].vni = RIG_VNI;
 	cfg.n_vm_ports = 1;
 	if (dpdk_backend_create(&r.b, &cfg, err, sizeof(err)))
 		fail_msg("backend: %s", err);
 	r.live = true;
 	assert_int_equal(fabric_create(&r.fab, &fcfg, &dpdk_backend_ops, r.b), 0);
-	assert_int_equal(fabric_port_add(r.fab, 1, "vm", VNI), 0);
-	assert_int_equal(fabric_host_set(r.fab, PEER, peer_mac), 0);
-	memcpy(vm.mac, vm_mac, 6);
-	memcpy(client.mac, client_mac, 6);
+	assert_int_equal(fabric_port_add(r.fab, 1, "vm", RIG_VNI), 0);
+	assert_int_equal(fabric_host_set(r.fab, RIG_PEER, rig_peer_mac), 0);
+	memcpy(vm.mac, rig_vm_mac, 6);
+	memcpy(client.mac, rig_client_mac, 6);
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &incoming, NULL), 0);
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &client, &remote, NULL), 0);
 	if (dpdk_backend_start(r.b, err, sizeof(err)))
@@ -110,7 +98,7 @@ static int rig_down(void **state)
 /* VXLAN from the peer: the client's UDP datagram number `seq` for the VM. */
 static void send_from_peer(uint32_t seq)
 {
-	dpdk_rig_send_from_peer(pool, r.rx[0], &from_peer, seq);
+	dpdk_rig_send_from_peer(pool, r.rx[0], &rig_from_peer, seq);
 }
 
 /* The VM's gratuitous ARP on its port. */
@@ -121,14 +109,14 @@ static void send_garp(void)
 
 	memset(p, 0, 60);
 	memset(p, 0xff, 6);
-	memcpy(p + 6, vm_mac, 6);
+	memcpy(p + 6, rig_vm_mac, 6);
 	fab_store_be16(p + 12, FAB_ETHERTYPE_ARP);
 	fab_store_be16(p + 14, 1);
 	fab_store_be16(p + 16, FAB_ETHERTYPE_IPV4);
 	p[18] = 6;
 	p[19] = 4;
 	fab_store_be16(p + 20, FAB_ARP_OP_REQUEST);
-	memcpy(p + 22, vm_mac, 6);
+	memcpy(p + 22, rig_vm_mac, 6);
 	fab_store_be32(p + 28, 0x0a000001);
 	fab_store_be32(p + 38, 0x0a000001);
 	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
@@ -204,10 +192,10 @@ static void test_released_in_order_on_the_vms_announcement(void **state)
 	assert_int_equal(take_in_order(5), 1);
 	assert_int_equal(fabric_poll(r.fab, NULL, NULL), 2); /* activated, then INCOMING -> LOCAL */
 	{
-		struct fab_ep_key vm = {.vni = VNI};
+		struct fab_ep_key vm = {.vni = RIG_VNI};
 		struct fab_flow flow;
 
-		memcpy(vm.mac, vm_mac, 6);
+		memcpy(vm.mac, rig_vm_mac, 6);
 		assert_int_equal(fabric_endpoint_get(r.fab, &vm, &flow), 0);
 		assert_int_equal(flow.loc.state, FAB_EP_LOCAL);
 		assert_int_equal(flow.loc.generation, 2);
@@ -266,10 +254,10 @@ static unsigned int take_sent_back(uint32_t vtep, uint32_t first)
 
 		if (!fab_parse_vxlan_fast(d, d + rte_pktmbuf_data_len(m), vtep, &vx))
 			fail_msg("frame %u on the uplink is not VXLAN to the VM's host", n);
-		assert_int_equal(vx.src_vtep, HOST);
-		assert_int_equal(vx.vni, VNI);
+		assert_int_equal(vx.src_vtep, RIG_HOST);
+		assert_int_equal(vx.vni, RIG_VNI);
 		assert_false(vx.marked);
-		assert_memory_equal(d + vx.inner_off, vm_mac, 6);
+		assert_memory_equal(d + vx.inner_off, rig_vm_mac, 6);
 		assert_int_equal(fab_load_be32(d + vx.inner_off + 14), first + n);
 		rte_pktmbuf_free(m);
 		n++;
@@ -285,22 +273,22 @@ static void hold_three(struct fab_ep_key *vm)
 		send_from_peer(i);
 	settle(3);
 	assert_int_equal(ctr(FAB_CTR_HELD), 3);
-	memcpy(vm->mac, vm_mac, 6);
+	memcpy(vm->mac, rig_vm_mac, 6);
 }
 
-/* The migration to this host failed: the VM stays on the source (REMOTE at PEER again).
+/* The migration to this host failed: the VM stays on the source (REMOTE at the peer again).
  * What was held for it here goes back to it, in order; nothing is dropped. */
 static void test_failed_migration_sends_held_frames_back(void **state)
 {
-	struct fab_ep_key vm = {.vni = VNI};
-	struct fab_endpoint back = {.state = FAB_EP_REMOTE, .vtep = PEER, .generation = 3};
+	struct fab_ep_key vm = {.vni = RIG_VNI};
+	struct fab_endpoint back = {.state = FAB_EP_REMOTE, .vtep = RIG_PEER, .generation = 3};
 	unsigned int got = 0;
 
 	(void)state;
 	hold_three(&vm);
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &back, NULL), 0);
 	for (int i = 0; i < 1000 && got < 3; i++) {
-		got += take_sent_back(PEER, got);
+		got += take_sent_back(RIG_PEER, got);
 		if (got < 3)
 			usleep(2000);
 	}
@@ -314,7 +302,7 @@ static void test_failed_migration_sends_held_frames_back(void **state)
  * they are dropped and counted. */
 static void test_deleted_endpoint_drops_what_was_held(void **state)
 {
-	struct fab_ep_key vm = {.vni = VNI};
+	struct fab_ep_key vm = {.vni = RIG_VNI};
 
 	(void)state;
 	hold_three(&vm);
@@ -325,7 +313,7 @@ static void test_deleted_endpoint_drops_what_was_held(void **state)
 		usleep(2000);
 	assert_int_equal(dropped(FAB_DROP_HOLD_CANCELLED), 3);
 	assert_int_equal(take_in_order(0), 0);
-	assert_int_equal(take_sent_back(PEER, 0), 0);
+	assert_int_equal(take_sent_back(RIG_PEER, 0), 0);
 }
 
 int main(void)

@@ -23,24 +23,12 @@
 #include "fab_rewrite.h"
 #include "fabric.h"
 
-#define HOST 0xc0000201u
-#define PEER 0xc0000202u
 #define TARGET 0xc0000203u
-#define VNI 100
 #define VM_PORT 1   /* the vhost-user port */
 #define RING_PORT 2 /* a VM port on a ring PMD, for comparison */
 #define WAIT_MS 2000
 
-static const uint8_t host_mac[6] = {2, 0, 0, 0, 1, 1};
-static const uint8_t peer_mac[6] = {2, 0, 0, 0, 1, 2};
 static const uint8_t target_mac[6] = {2, 0, 0, 0, 1, 3};
-static const uint8_t vm_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0a};
-static const uint8_t client_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0c};
-/* The client's frames for the VM, as the peer sends them to this host. */
-static const struct dpdk_rig_peer from_peer = {
-	.peer_vtep = PEER, .host_vtep = HOST, .vni = VNI, .peer_mac = peer_mac,
-	.host_mac = host_mac, .vm_mac = vm_mac, .client_mac = client_mac,
-};
 
 static struct rte_mempool *pool;
 static unsigned int rig_no;
@@ -130,18 +118,18 @@ static void guest_pause(void)
 }
 
 /* A host with the VM LOCAL on its vhost-user port (generation 2), the client remote on
- * PEER, a would-be migration target TARGET, and the guest attached and running. */
+ * RIG_PEER, a would-be migration target TARGET, and the guest attached and running. */
 static void rig_up(void)
 {
 	struct dpdk_config cfg;
-	struct fabric_config fcfg = {.local_vtep = HOST, .max_endpoints = 16};
-	struct fab_ep_key vm = {.vni = VNI}, client = {.vni = VNI};
+	struct fabric_config fcfg = {.local_vtep = RIG_HOST, .max_endpoints = 16};
+	struct fab_ep_key vm = {.vni = RIG_VNI}, client = {.vni = RIG_VNI};
 	struct fab_endpoint local = {.state = FAB_EP_LOCAL, .port = VM_PORT, .generation = 2};
-	struct fab_endpoint remote = {.state = FAB_EP_REMOTE, .vtep = PEER, .generation = 1};
+	struct fab_endpoint remote = {.state = FAB_EP_REMOTE, .vtep = RIG_PEER, .generation = 1};
 	char err[256];
 
 	rig_no++;
-	dpdk_rig_config(&cfg, HOST, host_mac);
+	dpdk_rig_config(&cfg, RIG_HOST, rig_host_mac);
 	cfg.hold_frames = 256; /* more than a worker sends on in one turn (32) */
 	cfg.hold_timeout_ms = 60000;
 	cfg.mbufs = 8192;
@@ -151,22 +139,22 @@ static void rig_up(void)
 	snprintf(cfg.vm_ports[0].devargs, sizeof(cfg.vm_ports[0].devargs),
 		 "net_vhost%u,iface=%s,queues=1", rig_no, r.sock);
 	snprintf(cfg.vm_ports[0].name, sizeof(cfg.vm_ports[0].name), "vm");
-	cfg.vm_ports[0].vni = VNI;
+	cfg.vm_ports[0].vni = RIG_VNI;
 	ring_port(1, cfg.vm_ports[1].devargs);
 	snprintf(cfg.vm_ports[1].name, sizeof(cfg.vm_ports[1].name), "other");
-	cfg.vm_ports[1].vni = VNI;
+	cfg.vm_ports[1].vni = RIG_VNI;
 	cfg.n_vm_ports = 2;
 	if (dpdk_backend_create(&r.b, &cfg, err, sizeof(err)))
 		fail_msg("backend: %s", err);
 	r.live = true;
 	r.vhost = (uint16_t)dpdk_backend_ethdev(r.b, VM_PORT);
 	assert_int_equal(fabric_create(&r.fab, &fcfg, &dpdk_backend_ops, r.b), 0);
-	assert_int_equal(fabric_port_add(r.fab, VM_PORT, "vm", VNI), 0);
-	assert_int_equal(fabric_port_add(r.fab, RING_PORT, "other", VNI), 0);
-	assert_int_equal(fabric_host_set(r.fab, PEER, peer_mac), 0);
+	assert_int_equal(fabric_port_add(r.fab, VM_PORT, "vm", RIG_VNI), 0);
+	assert_int_equal(fabric_port_add(r.fab, RING_PORT, "other", RIG_VNI), 0);
+	assert_int_equal(fabric_host_set(r.fab, RIG_PEER, rig_peer_mac), 0);
 	assert_int_equal(fabric_host_set(r.fab, TARGET, target_mac), 0);
-	memcpy(vm.mac, vm_mac, 6);
-	memcpy(client.mac, client_mac, 6);
+	memcpy(vm.mac, rig_vm_mac, 6);
+	memcpy(client.mac, rig_client_mac, 6);
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &local, NULL), 0);
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &client, &remote, NULL), 0);
 	if (dpdk_backend_start(r.b, err, sizeof(err)))
@@ -212,7 +200,7 @@ static int rig_down(void **state)
 /* VXLAN from the peer: the client's datagram number `seq` for the VM. */
 static void send_from_peer(uint32_t seq)
 {
-	dpdk_rig_send_from_peer(pool, r.rx[0], &from_peer, seq);
+	dpdk_rig_send_from_peer(pool, r.rx[0], &rig_from_peer, seq);
 }
 
 static uint64_t ctr(unsigned int c)
@@ -236,7 +224,7 @@ static unsigned int guest_take_in_order(uint32_t first, unsigned int n)
 		for (uint16_t i = 0; i < k; i++) {
 			const uint8_t *d = rte_pktmbuf_mtod(pkts[i], const uint8_t *);
 
-			if (rte_pktmbuf_data_len(pkts[i]) < 18 || memcmp(d, vm_mac, 6) != 0)
+			if (rte_pktmbuf_data_len(pkts[i]) < 18 || memcmp(d, rig_vm_mac, 6) != 0)
 				fail_msg("the guest received a frame that is not for the VM");
 			if (fab_load_be32(d + 14) != first + got)
 				fail_msg("the guest received frame %u where %u was due",
@@ -302,7 +290,7 @@ static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 	/* More held frames than a worker sends on in one turn, and new frames right after
 	 * the flip: the new ones must not overtake the held ones. */
 	enum { HELD = 100, AFTER = 50 };
-	struct fab_ep_key vm = {.vni = VNI};
+	struct fab_ep_key vm = {.vni = RIG_VNI};
 	struct fab_endpoint arg = {.generation = 3, .vtep = TARGET};
 	uint64_t held0, fwd0;
 	struct rte_mbuf *m;
@@ -318,7 +306,7 @@ static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 	WAIT_FOR(ctr(FAB_CTR_HELD) - held0 >= HELD, "the frames sent to the paused VM to be held");
 	assert_int_equal(rte_ring_count(r.tx[0]), 0); /* nothing left yet */
 	/* The switchover: the driver flips the VM's endpoint to FORWARDING to the target. */
-	memcpy(vm.mac, vm_mac, 6);
+	memcpy(vm.mac, rig_vm_mac, 6);
 	assert_int_equal(fabric_endpoint_step(r.fab, &vm, FAB_STEP_BEGIN_FORWARDING, &arg), 0);
 	for (uint32_t i = HELD; i < HELD + AFTER; i++)
 		send_from_peer(i);
@@ -335,12 +323,12 @@ static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 		if (!fab_parse_vxlan_fast(d, end, TARGET, &vx))
 			fail_msg("frame %u on the uplink is not well-formed VXLAN to the target", got);
 		assert_memory_equal(d, target_mac, 6);
-		assert_memory_equal(d + 6, host_mac, 6);
-		assert_int_equal(vx.src_vtep, HOST);
-		assert_int_equal(vx.vni, VNI);
+		assert_memory_equal(d + 6, rig_host_mac, 6);
+		assert_int_equal(vx.src_vtep, RIG_HOST);
+		assert_int_equal(vx.vni, RIG_VNI);
 		if (!vx.marked)
 			fail_msg("frame %u to the target lacks the forwarded-by-source mark", got);
-		assert_memory_equal(d + vx.inner_off, vm_mac, 6);
+		assert_memory_equal(d + vx.inner_off, rig_vm_mac, 6);
 		if (fab_load_be32(d + vx.inner_off + 14) != got)
 			fail_msg("frame %u to the target is number %u: out of order", got,
 				 fab_load_be32(d + vx.inner_off + 14));

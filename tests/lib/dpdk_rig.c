@@ -98,3 +98,12 @@ void dpdk_rig_send_from_peer(struct rte_mempool *pool, struct rte_ring *uplink_r
 	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
 	assert_int_equal(rte_ring_enqueue(uplink_rx, m), 0);
 }
+
+const uint8_t rig_host_mac[6] = {2, 0, 0, 0, 1, 1};
+const uint8_t rig_peer_mac[6] = {2, 0, 0, 0, 1, 2};
+const uint8_t rig_vm_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0a};
+const uint8_t rig_client_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0c};
+const struct dpdk_rig_peer rig_from_peer = {
+	.peer_vtep = RIG_PEER, .host_vtep = RIG_HOST, .vni = RIG_VNI, .peer_mac = rig_peer_mac,
+	.host_mac = rig_host_mac, .vm_mac = rig_vm_mac, .client_mac = rig_client_mac,
+};

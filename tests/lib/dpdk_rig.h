@@ -69,6 +69,15 @@ struct dpdk_rig_peer {
 	const uint8_t *client_mac;  /* inner source: the client behind the peer */
 };
 
+/* The addresses both tests use: this host (the one under test), the peer host that sends
+ * to it, the VM's VNI, the VM and the client behind the peer. */
+#define RIG_HOST 0xc0000201u
+#define RIG_PEER 0xc0000202u
+#define RIG_VNI 100
+extern const uint8_t rig_host_mac[6], rig_peer_mac[6], rig_vm_mac[6], rig_client_mac[6];
+/* The client's frames for the VM, as the peer sends them to this host. */
+extern const struct dpdk_rig_peer rig_from_peer;
+
 /*
  * Enqueues on `uplink_rx` the VXLAN frame the peer sends for the VM: a 60-byte inner
  * frame from the client with a local experimental ethertype, carrying `seq` as a
