@@ -341,30 +341,33 @@ static void test_table_capacity(void **state)
 	assert_int_equal(st.endpoints, 4);
 }
 
+/* Addresses for the tests of a full address table (it holds 8): four, four more, and one
+ * (10.0.0.0x21) that fits only once the first four are gone. */
+static const struct fab_ep_addrs full_four = {.n_ip4 = 4, .ip4 = {0x0a000001, 0x0a000002, 0x0a000003,
+							    0x0a000004}};
+static const struct fab_ep_addrs full_more = {.n_ip4 = 4, .ip4 = {0x0a000011, 0x0a000012, 0x0a000013,
+							    0x0a000014}};
+static const struct fab_ep_addrs full_one = {.n_ip4 = 1, .ip4 = {0x0a000021}};
+static const uint8_t full_ip21[4] = {10, 0, 0, 0x21};
+
 static void test_address_table_full_changes_nothing(void **state)
 {
 	struct env *env = *state;
 	struct fab_endpoint loc = remote(HOST_B, 1);
-	struct fab_ep_addrs four = {.n_ip4 = 4, .ip4 = {0x0a000001, 0x0a000002, 0x0a000003,
-							0x0a000004}};
-	struct fab_ep_addrs more = {.n_ip4 = 4, .ip4 = {0x0a000011, 0x0a000012, 0x0a000013,
-							0x0a000014}};
-	struct fab_ep_addrs one = {.n_ip4 = 1, .ip4 = {0x0a000021}};
 	struct fab_ep_key a = key(100, 1), b = key(100, 2), c = key(100, 3);
-	const uint8_t ip21[4] = {10, 0, 0, 0x21};
 	bool is_new;
 
 	/* Four endpoints of room: eight addresses. */
-	assert_int_equal(fabric_endpoint_upsert(env->fab, &a, &loc, &four), 0);
-	assert_int_equal(fabric_endpoint_upsert(env->fab, &b, &loc, &more), 0);
-	assert_int_equal(fabric_endpoint_check(env->fab, &c, &loc, &one, &is_new), -ENOSPC);
-	assert_int_equal(fabric_endpoint_upsert(env->fab, &c, &loc, &one), -ENOSPC);
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &a, &loc, &full_four), 0);
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &b, &loc, &full_more), 0);
+	assert_int_equal(fabric_endpoint_check(env->fab, &c, &loc, &full_one, &is_new), -ENOSPC);
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &c, &loc, &full_one), -ENOSPC);
 	assert_null(dummy_endpoint(&env->be, &c));
-	assert_null(dummy_address(&env->be, 100, 4, ip21));
-	/* Replacing an endpoint's own addresses needs no more room than it had. */
+	assert_null(dummy_address(&env->be, 100, 4, full_ip21));
+	/* Replacing an endpoint's own addresses needs no full_more room than it had. */
 	loc.generation = 2;
-	assert_int_equal(fabric_endpoint_upsert(env->fab, &b, &loc, &one), 0);
-	assert_non_null(dummy_address(&env->be, 100, 4, ip21));
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &b, &loc, &full_one), 0);
+	assert_non_null(dummy_address(&env->be, 100, 4, full_ip21));
 }
 
 /* A batch checks every endpoint, then applies each with what its check found: the slot,
@@ -456,22 +459,16 @@ static void test_checked_upsert_rechecks_address_room(void **state)
 {
 	struct env *env = *state;
 	struct fab_endpoint loc = remote(HOST_B, 1);
-	struct fab_ep_addrs four = {.n_ip4 = 4, .ip4 = {0x0a000001, 0x0a000002, 0x0a000003,
-							0x0a000004}};
-	struct fab_ep_addrs more = {.n_ip4 = 4, .ip4 = {0x0a000011, 0x0a000012, 0x0a000013,
-							0x0a000014}};
-	struct fab_ep_addrs one = {.n_ip4 = 1, .ip4 = {0x0a000021}};
 	struct fab_ep_key a = key(100, 1), b = key(100, 2), c = key(100, 3);
-	const uint8_t ip21[4] = {10, 0, 0, 0x21};
 	struct fab_ep_check cb, cc;
 
-	assert_int_equal(fabric_endpoint_upsert(env->fab, &a, &loc, &four), 0);
-	assert_int_equal(fabric_endpoint_check_slot(env->fab, &b, &loc, &more, &cb), 0);
-	assert_int_equal(fabric_endpoint_check_slot(env->fab, &c, &loc, &one, &cc), 0);
-	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &b, &loc, &more, &cb), 0);
-	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &c, &loc, &one, &cc), -ENOSPC);
+	assert_int_equal(fabric_endpoint_upsert(env->fab, &a, &loc, &full_four), 0);
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &b, &loc, &full_more, &cb), 0);
+	assert_int_equal(fabric_endpoint_check_slot(env->fab, &c, &loc, &full_one, &cc), 0);
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &b, &loc, &full_more, &cb), 0);
+	assert_int_equal(fabric_endpoint_upsert_checked(env->fab, &c, &loc, &full_one, &cc), -ENOSPC);
 	assert_null(dummy_endpoint(&env->be, &c));
-	assert_null(dummy_address(&env->be, 100, 4, ip21));
+	assert_null(dummy_address(&env->be, 100, 4, full_ip21));
 	assert_int_equal(fabric_endpoint_slot(env->fab, &c), -ENOENT);
 }
 
