@@ -319,7 +319,12 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		pkt->vni_ok = dp_vni_known(b, pkt->vx.vni);
 		if (!pkt->src_known || !pkt->vni_ok)
 			return;
-		pkt->inner_ret = fab_parse_inner(data, &pkt->vx, f);
+		/* The inner frame too: IPv4 TCP or UDP in the usual layout at fixed offsets. */
+		if (fab_likely(fab_parse_ip4_fast(data + pkt->vx.inner_off,
+						  data + pkt->vx.inner_off + pkt->vx.inner_len, f)))
+			pkt->inner_ret = 0;
+		else
+			pkt->inner_ret = fab_parse_inner(data, &pkt->vx, f);
 		if (pkt->inner_ret || fab_mac_is_multicast(f->dst_mac))
 			return;
 		ep_probe(&b->ep_table, pkt, last, pkt->vx.vni, f->dst_mac);
@@ -378,7 +383,7 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	uint64_t hits = 0;
 	uint64_t now = rte_rdtsc();
 	struct fab_port_ctx pctx = {0};
-	uint64_t src_slot = 0;
+	uint64_t src_slot = 0, src_bytes = 0, src_drops = 0;
 	static const uint8_t zero_mac[6];
 	struct dp_ep_probe last;
 
@@ -452,9 +457,18 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 		}
 		if (dst)
 			ep_count(w, slot, bytes, reason && reason < FAB_DROP__COUNT, now);
-		if (src_slot)
-			ep_count(w, (uint32_t)src_slot - 1, bytes, reason && reason < FAB_DROP__COUNT,
-				 now);
+		src_bytes += bytes;
+		src_drops += reason && reason < FAB_DROP__COUNT;
+	}
+	/* Every frame of the burst came from the one VM bound to the port: its counters are
+	 * updated once. */
+	if (src_slot) {
+		struct dp_ep_counters *c = &w->ep[src_slot - 1];
+
+		c->packets += n;
+		c->bytes += src_bytes;
+		c->drops += src_drops;
+		c->last_tsc = now;
 	}
 	if (nd)
 		rte_pktmbuf_free_bulk(drop, nd);
