@@ -146,6 +146,33 @@ FAB_INLINE void fab_vxlan_write(uint8_t *hdr, const struct fab_encap *e, uint16_
 }
 
 /*
+ * The VXLAN header of a frame from a template: `tmpl` is what fab_vxlan_write() wrote for
+ * one destination host with an empty inner frame, source port 0, VNI 0 and no marker.
+ * Copies it to `hdr` and sets what differs per frame: the IPv4 and UDP lengths for
+ * `inner_len` bytes, the IPv4 checksum updated for them (RFC 1624), the source port, the
+ * marker and the VNI. The result is byte for byte fab_vxlan_write()'s with those values;
+ * a backend keeps one template per destination host and saves writing the rest.
+ */
+FAB_INLINE void fab_vxlan_from_template(uint8_t *hdr, const uint8_t *tmpl, uint16_t inner_len,
+					uint16_t sport, uint32_t vni, uint8_t mark)
+{
+	uint8_t *ip = hdr + FAB_ETH_HLEN;
+	uint8_t *udp = ip + FAB_IPV4_MIN_HLEN;
+	uint8_t *vx = udp + FAB_UDP_HLEN;
+	/* The template's sum, recovered from its checksum, plus the added length: one's
+	 * complement sums agree modulo 0xffff and neither is zero. */
+	uint32_t sum = (uint16_t)~fab_load_be16(tmpl + FAB_ETH_HLEN + 10) + (uint32_t)inner_len;
+
+	__builtin_memcpy(hdr, tmpl, FAB_VXLAN_ENCAP_LEN);
+	fab_store_be16(ip + 2, (uint16_t)(FAB_IPV4_MIN_HLEN + FAB_UDP_HLEN + FAB_VXLAN_HLEN + inner_len));
+	fab_store_be16(ip + 10, fab_csum_fold(sum));
+	fab_store_be16(udp, sport);
+	fab_store_be16(udp + 4, (uint16_t)(FAB_UDP_HLEN + FAB_VXLAN_HLEN + inner_len));
+	vx[1] = mark ? FAB_VXLAN_MARK_BIT : 0;
+	fab_store_be32(vx + 4, vni << 8);
+}
+
+/*
  * Turns the ARP request parsed in `f` (the frame at `data`, checked to hold the ARP
  * header) into the reply from `answer_mac`, in place: Ethernet back to the asker, VLAN
  * tags kept, the frame's length and padding unchanged.

@@ -26,7 +26,7 @@
 #define DP_BURST 32
 #define DP_UPLINK 0
 #define DP_MAX_PORTS (DPDK_MAX_VM_PORTS + 1)
-#define DP_VTEP_CACHE 4096 /* per worker, 64 KiB: hosts of a large fabric stay cached */
+#define DP_VTEP_CACHE 4096 /* per worker, 256 KiB: hosts of a large fabric stay cached */
 
 /*
  * The fast path's view of an endpoint, packed into the 64-bit data word of its table
@@ -142,11 +142,15 @@ struct dp_ep_counters {
 	uint64_t last_tsc;
 };
 
+/* A host as a worker caches it: whether it is known and, if so, the VXLAN header towards
+ * it (fab_vxlan_write()'s for an empty inner frame, port 0, VNI 0, no marker), which
+ * fab_vxlan_from_template() completes per frame. One cache line. */
 struct dp_vtep_cache_entry {
 	uint32_t vtep;
 	uint32_t gen; /* hosts_gen when filled; 0: empty */
-	uint64_t mac; /* 0: not a known host */
-};
+	uint8_t known;
+	uint8_t hdr[FAB_VXLAN_ENCAP_LEN];
+} __rte_cache_aligned;
 
 struct dp_tx {
 	struct rte_eth_dev_tx_buffer *buf;

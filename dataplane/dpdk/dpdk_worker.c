@@ -49,9 +49,10 @@ static inline void ep_count(struct dp_worker *w, uint32_t slot, uint32_t bytes, 
 	c->last_tsc = now;
 }
 
-/* Is `vtep` a known host, and its underlay MAC? A per-worker cache in front of the hosts
- * table, emptied whenever the control thread changes a host. */
-static inline uint64_t host_mac(struct dp_worker *w, uint32_t vtep)
+/* The cache entry of host `vtep`: known or not, and the VXLAN header towards it. A
+ * per-worker cache in front of the hosts table, emptied whenever the control thread
+ * changes a host. */
+static inline const struct dp_vtep_cache_entry *host_entry(struct dp_worker *w, uint32_t vtep)
 {
 	struct dpdk_backend *b = w->b;
 	uint32_t gen = __atomic_load_n(&b->hosts_gen, __ATOMIC_ACQUIRE) | 1;
@@ -60,11 +61,18 @@ static inline uint64_t host_mac(struct dp_worker *w, uint32_t vtep)
 	void *data = NULL;
 
 	if (fab_likely(e->gen == gen && e->vtep == vtep))
-		return e->mac;
+		return e;
 	e->vtep = vtep;
 	e->gen = gen;
-	e->mac = rte_hash_lookup_data(b->host_hash, &vtep, &data) >= 0 ? (uint64_t)(uintptr_t)data : 0;
-	return e->mac;
+	e->known = rte_hash_lookup_data(b->host_hash, &vtep, &data) >= 0 && data;
+	if (e->known) {
+		struct fab_encap t = {.src_ip = b->host.vtep, .dst_ip = vtep};
+
+		fab_copy6(t.src_mac, b->host.mac);
+		dp_mac_unpack((uint64_t)(uintptr_t)data, t.dst_mac);
+		fab_vxlan_write(e->hdr, &t, 0, 0);
+	}
+	return e;
 }
 
 static inline struct fab_port_ctx port_ctx(const struct dp_port *p)
@@ -131,13 +139,11 @@ static unsigned int encap(struct dp_worker *w, struct rte_mbuf *m, const struct 
 			  const struct fab_verdict *v)
 {
 	struct dpdk_backend *b = w->b;
-	uint64_t mac = host_mac(w, v->vtep);
-	struct fab_encap e = {.src_ip = b->host.vtep, .dst_ip = v->vtep, .vni = v->vni,
-			      .mark = v->mark};
+	const struct dp_vtep_cache_entry *host = host_entry(w, v->vtep);
 	uint32_t inner_len;
 	uint8_t *hdr;
 
-	if (!mac)
+	if (!host->known)
 		return FAB_DROP_NO_ROUTE_TO_VTEP;
 	strip(m, v);
 	inner_len = rte_pktmbuf_pkt_len(m);
@@ -146,9 +152,8 @@ static unsigned int encap(struct dp_worker *w, struct rte_mbuf *m, const struct 
 	hdr = (uint8_t *)rte_pktmbuf_prepend(m, FAB_VXLAN_ENCAP_LEN);
 	if (!hdr)
 		return FAB_DROP_ENCAP_NO_ROOM;
-	fab_copy6(e.src_mac, b->host.mac);
-	dp_mac_unpack(mac, e.dst_mac);
-	fab_vxlan_write(hdr, &e, (uint16_t)inner_len, fab_vxlan_sport(fab_flow_hash(&pkt->f)));
+	fab_vxlan_from_template(hdr, host->hdr, (uint16_t)inner_len,
+				fab_vxlan_sport(fab_flow_hash(&pkt->f)), v->vni, v->mark);
 	tx(w, &b->ports[DP_UPLINK], m);
 	w->ctr[v->mark ? FAB_CTR_FORWARDED : FAB_CTR_ENCAPSULATED]++;
 	return 0;
@@ -315,7 +320,7 @@ static void classify(struct dp_worker *w, const struct dp_port *in,
 		pkt->src_known = pkt->vni_ok = 0;
 		if (pkt->ret)
 			return;
-		pkt->src_known = host_mac(w, pkt->vx.src_vtep) != 0;
+		pkt->src_known = host_entry(w, pkt->vx.src_vtep)->known;
 		pkt->vni_ok = dp_vni_known(b, pkt->vx.vni);
 		if (!pkt->src_known || !pkt->vni_ok)
 			return;
