@@ -352,6 +352,35 @@ FAB_INLINE uint16_t fab_csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/* Does the 20-byte IPv4 header at `ip` (no options) carry a valid checksum? The one's
+ * complement sum does not depend on the byte order of its words (RFC 1071), so the
+ * header is summed as five native 32-bit words, not ten byte-swapped 16-bit ones; only
+ * the BPF build, which may not load unaligned words, sums it the long way. */
+FAB_INLINE bool fab_ip4_hdr_csum_ok(const uint8_t *ip)
+{
+#ifdef __bpf__
+	uint32_t sum = 0;
+	int i;
+
+	FAB_UNROLL
+	for (i = 0; i < FAB_IPV4_MIN_HLEN; i += 2)
+		sum += fab_load_be16(ip + i);
+	return fab_csum_fold(sum) == 0;
+#else
+	uint64_t sum = 0;
+
+	for (int i = 0; i < FAB_IPV4_MIN_HLEN; i += 4) {
+		uint32_t w;
+
+		__builtin_memcpy(&w, ip + i, 4);
+		sum += w;
+	}
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	return fab_csum_fold((uint32_t)sum) == 0;
+#endif
+}
+
 /*
  * Validates the outer IPv4 header (checksum, no fragment) and the VXLAN header of a frame
  * that fab_frame_is_vxlan_to() accepted and keeps what forwarding needs of the outer
@@ -406,8 +435,6 @@ FAB_INLINE bool fab_parse_vxlan_fast(const uint8_t *data, const uint8_t *end, ui
 	const uint8_t *udp = ip + FAB_IPV4_MIN_HLEN;
 	const uint8_t *vh = udp + FAB_UDP_HLEN;
 	uint16_t total, ulen;
-	uint32_t sum = 0;
-	int i;
 
 	if (vh + FAB_VXLAN_HLEN > end || fab_load_be16(data + 12) != FAB_ETHERTYPE_IPV4 ||
 	    ip[0] != 0x45 || ip[9] != FAB_IPPROTO_UDP ||
@@ -422,10 +449,7 @@ FAB_INLINE bool fab_parse_vxlan_fast(const uint8_t *data, const uint8_t *end, ui
 	    ulen < FAB_UDP_HLEN + FAB_VXLAN_HLEN + FAB_ETH_HLEN ||
 	    ulen > total - FAB_IPV4_MIN_HLEN)
 		return false;
-	FAB_UNROLL
-	for (i = 0; i < FAB_IPV4_MIN_HLEN; i += 2)
-		sum += fab_load_be16(ip + i);
-	if (fab_csum_fold(sum) != 0)
+	if (!fab_ip4_hdr_csum_ok(ip))
 		return false;
 	vx->src_vtep = fab_load_be32(ip + 12);
 	vx->dst_vtep = local_vtep;
