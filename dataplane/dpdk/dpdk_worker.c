@@ -383,6 +383,9 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	const struct dp_ep_probe *keys[DP_BURST];
 	uint64_t found[DP_BURST];
 	unsigned int key_of[DP_BURST];
+	struct {
+		uint32_t packets, bytes, drops;
+	} ep_sum[DP_BURST]; /* per key: what went to its endpoint */
 	struct rte_mbuf *drop[DP_BURST];
 	unsigned int nk = 0, nd = 0;
 	uint64_t hits = 0;
@@ -426,6 +429,7 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	/* The buckets were prefetched by classify(). The counters of many flows' endpoints
 	 * do not stay cached either: start fetching them now, while the burst is decided. */
 	for (unsigned int k = 0; k < nk; k++) {
+		ep_sum[k].packets = ep_sum[k].bytes = ep_sum[k].drops = 0;
 		if (dp_ep_lookup(&w->b->ep_table, keys[k], &found[k])) {
 			hits |= 1ull << k;
 			rte_prefetch0(&w->ep[dp_ep_slot(found[k])]);
@@ -460,13 +464,26 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 				count_drop(w, reason);
 			drop[nd++] = pkts[i];
 		}
-		if (dst)
-			ep_count(w, slot, bytes, reason && reason < FAB_DROP__COUNT, now);
+		if (dst) {
+			ep_sum[key_of[i]].packets++;
+			ep_sum[key_of[i]].bytes += bytes;
+			ep_sum[key_of[i]].drops += reason && reason < FAB_DROP__COUNT;
+		}
 		src_bytes += bytes;
 		src_drops += reason && reason < FAB_DROP__COUNT;
 	}
-	/* Every frame of the burst came from the one VM bound to the port: its counters are
-	 * updated once. */
+	/* The counters of each endpoint the burst went to, and of the one VM bound to the
+	 * port that every frame came from, are updated once per burst. */
+	for (unsigned int k = 0; k < nk; k++) {
+		if ((hits >> k) & 1) {
+			struct dp_ep_counters *c = &w->ep[dp_ep_slot(found[k])];
+
+			c->packets += ep_sum[k].packets;
+			c->bytes += ep_sum[k].bytes;
+			c->drops += ep_sum[k].drops;
+			c->last_tsc = now;
+		}
+	}
 	if (src_slot) {
 		struct dp_ep_counters *c = &w->ep[src_slot - 1];
 
