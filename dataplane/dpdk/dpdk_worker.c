@@ -520,9 +520,38 @@ static unsigned int expire_held(struct dp_worker *w, struct dp_port *p, uint64_t
 	return n;
 }
 
-/* Sends held frames to the VM that now takes them, oldest first; what the device does
- * not take stays at the head of the queue for the next turn. */
-static unsigned int release_held(struct dp_worker *w, struct dp_port *p)
+/* The VM a held frame waits for: its destination MAC (held frames are inner frames, and
+ * only unicast frames for the VM are held), packed as in a port's binding. */
+static inline uint64_t held_mac(const struct dp_held *h)
+{
+	return dp_mac_pack(rte_pktmbuf_mtod(h->m, const uint8_t *));
+}
+
+/* How many of the `n` frames in `h` are for `mac`, from the first on. */
+static inline unsigned int held_run(const struct dp_held *h, unsigned int n, uint64_t mac)
+{
+	unsigned int i = 0;
+
+	while (i < n && held_mac(&h[i]) == mac)
+		i++;
+	return i;
+}
+
+/* The same for the head of `p`'s queue, up to a burst: looked at, not taken. */
+static unsigned int head_run(struct dp_port *p, uint64_t mac)
+{
+	struct dp_held h[DP_BURST];
+	unsigned int n = rte_ring_dequeue_burst_elem_start(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
+	unsigned int run = held_run(h, n, mac);
+
+	rte_ring_dequeue_elem_finish(p->hold, 0);
+	return run;
+}
+
+/* Sends the held frames for the VM that now takes them (`mac`, the ones at the head of
+ * the queue), oldest first; what the device does not take stays at the head of the
+ * queue for the next turn. */
+static unsigned int release_held(struct dp_worker *w, struct dp_port *p, uint64_t mac)
 {
 	struct dp_held h[DP_BURST];
 	struct rte_mbuf *m[DP_BURST];
@@ -531,6 +560,7 @@ static unsigned int release_held(struct dp_worker *w, struct dp_port *p)
 	/* Frames this worker buffered before the queue filled are older: they go first. */
 	rte_eth_tx_buffer_flush(p->ethdev, (uint16_t)w->id, w->tx[p - w->b->ports]);
 	n = rte_ring_dequeue_burst_elem_start(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
+	n = held_run(h, n, mac);
 	for (unsigned int i = 0; i < n; i++)
 		m[i] = h[i].m;
 	sent = n ? rte_eth_tx_burst(p->ethdev, (uint16_t)w->id, m, (uint16_t)n) : 0;
@@ -539,14 +569,16 @@ static unsigned int release_held(struct dp_worker *w, struct dp_port *p)
 	return sent;
 }
 
-/* The VM is not coming to this port any more while frames for it wait here: it left (the
- * port FORWARDING: paused for the switchover, then moved), or a migration to here failed
- * (the port unbound, the endpoint REMOTE at the source again). The frames follow the VM:
- * re-encapsulated to wherever its endpoint points now, marked when this host forwards
+/* The VM that `limit` frames at the head of the queue wait for (`mac`) is not coming to
+ * this port any more: it left (the port FORWARDING: paused for the switchover, then
+ * moved), a migration to here failed (the port unbound, the endpoint REMOTE at the source
+ * again), or the port was given to another VM before they drained. The frames follow the
+ * VM: re-encapsulated to wherever its endpoint points now, marked when this host forwards
  * for a migration. Returns how many went, or -1 when the endpoint points nowhere they
- * could go (the caller drops them). */
-static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t binding,
-			uint64_t now)
+ * could go (the caller drops them). `lingering`: the VM is leaving from this port, and
+ * its endpoint may not say where to yet. */
+static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t mac_word,
+			unsigned int limit, bool lingering, uint64_t now)
 {
 	uint8_t mac[6];
 	struct dp_ep_probe probe;
@@ -558,20 +590,20 @@ static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t binding
 	unsigned int n;
 	uint8_t mark;
 
-	dp_mac_unpack(binding, mac);
+	dp_mac_unpack(mac_word, mac);
 	dp_ep_probe_init(&w->b->ep_table, &probe, p->vni, mac);
-	if (!(binding & 0xffffffffffffull) || !dp_ep_lookup(&w->b->ep_table, &probe, &data))
+	if (!mac_word || !dp_ep_lookup(&w->b->ep_table, &probe, &data))
 		return -1;
 	dp_ep_unpack(data, &loc, &slot);
 	if (loc.state == FAB_EP_FORWARDING)
 		mark = 1;
 	else if (loc.state == FAB_EP_REMOTE)
 		mark = 0;
-	else if ((uint8_t)(binding >> 48) == FAB_EP_FORWARDING)
+	else if (lingering)
 		return 0; /* between two publishes: look again next turn */
 	else
 		return -1;
-	n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
+	n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), limit, NULL);
 	for (unsigned int i = 0; i < n; i++) {
 		struct fab_verdict v = {.action = FAB_ACT_ENCAP, .mark = mark | h[i].marked,
 					.vtep = loc.vtep, .vni = p->vni};
@@ -591,37 +623,56 @@ static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t binding
 	return (int)n;
 }
 
+/* Drops the first `n` held frames: there is nowhere they could go. */
+static unsigned int cancel_held(struct dp_worker *w, struct dp_port *p, unsigned int n)
+{
+	struct dp_held h[DP_BURST];
+
+	n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), n, NULL);
+	for (unsigned int i = 0; i < n; i++)
+		rte_pktmbuf_free(h[i].m);
+	w->drops[FAB_DROP_HOLD_CANCELLED] += n;
+	w->ctr[FAB_CTR_DROPPED] += n;
+	return n;
+}
+
 /* The owner of a VM port drains its hold queue: released in arrival order once the VM
  * runs here and takes frames, sent on when the VM left meanwhile or is not coming after
- * all, dropped when they waited too long or the VM's endpoint is gone. */
+ * all, dropped when they waited too long or the VM's endpoint is gone. Frames for a VM the
+ * port is no longer bound to go first, where that VM is. */
 static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t now)
 {
-	uint64_t binding;
+	uint64_t binding, mac, head;
 	uint8_t bound;
 	bool active;
-	struct dp_held h[DP_BURST];
+	struct dp_held h;
 	unsigned int n = 0;
 
-	if (rte_ring_empty(p->hold))
+	if (rte_ring_empty(p->hold) ||
+	    rte_ring_dequeue_bulk_elem_start(p->hold, &h, sizeof(h), 1, NULL) != 1)
 		return 0;
+	head = held_mac(&h);
+	rte_ring_dequeue_elem_finish(p->hold, 0);
 	binding = __atomic_load_n(&p->binding, __ATOMIC_ACQUIRE);
+	mac = binding & 0xffffffffffffull;
 	bound = (uint8_t)(binding >> 48);
+	if (head != mac) {
+		/* Another VM's, left from before the port was given to this one. */
+		unsigned int run = head_run(p, head);
+		int sent = send_held_on(w, p, head, run, false, now);
+
+		return sent >= 0 ? (unsigned int)sent : cancel_held(w, p, run);
+	}
 	active = bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE);
 	if (active && !__atomic_load_n(&p->paused, __ATOMIC_ACQUIRE)) {
-		n = release_held(w, p);
+		n = release_held(w, p, mac);
 		if (n == DP_BURST)
 			return n;
 	} else if (!active && bound != FAB_EP_INCOMING) {
-		int sent = send_held_on(w, p, binding, now);
+		unsigned int run = head_run(p, mac);
+		int sent = send_held_on(w, p, mac, run, bound == FAB_EP_FORWARDING, now);
 
-		if (sent >= 0)
-			return (unsigned int)sent;
-		n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), DP_BURST, NULL);
-		for (unsigned int i = 0; i < n; i++)
-			rte_pktmbuf_free(h[i].m);
-		w->drops[FAB_DROP_HOLD_CANCELLED] += n;
-		w->ctr[FAB_CTR_DROPPED] += n;
-		return n;
+		return sent >= 0 ? (unsigned int)sent : cancel_held(w, p, run);
 	}
 	return n + expire_held(w, p, now);
 }

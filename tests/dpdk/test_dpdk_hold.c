@@ -33,6 +33,7 @@ struct rig {
 };
 
 static struct rig r;
+static unsigned int rig_idle_us; /* the worker's longest idle nap, if not the rig's */
 
 static void port(int i, char *devname)
 {
@@ -54,6 +55,8 @@ static void rig_up(unsigned int hold_timeout_ms)
 	cfg.hold_frames = HOLD;
 	cfg.hold_timeout_ms = hold_timeout_ms;
 	cfg.mbufs = 2048;
+	if (rig_idle_us)
+		cfg.idle_sleep_max_us = rig_idle_us;
 	port(0, cfg.uplink_devargs);
 	port(1, cfg.vm_ports[0].devargs);
 	snprintf(cfg.vm_ports[0].name, sizeof(cfg.vm_ports[0].name), "vm");
@@ -92,6 +95,7 @@ static int rig_down(void **state)
 		rte_ring_free(r.tx[i]);
 	}
 	memset(&r, 0, sizeof(r));
+	rig_idle_us = 0;
 	return 0;
 }
 
@@ -265,6 +269,20 @@ static unsigned int take_sent_back(uint32_t vtep, uint32_t first)
 	return n;
 }
 
+/* Waits up to 2 s for `want` of the VM's frames, in order from 0, to leave on the uplink
+ * to the peer; returns how many did. */
+static unsigned int wait_sent_back(unsigned int want)
+{
+	unsigned int got = 0;
+
+	for (int i = 0; i < 1000 && got < want; i++) {
+		got += take_sent_back(RIG_PEER, got);
+		if (got < want)
+			usleep(2000);
+	}
+	return got;
+}
+
 /* A rig whose incoming VM has 3 frames held; `vm` gets its key. */
 static void hold_three(struct fab_ep_key *vm)
 {
@@ -282,17 +300,11 @@ static void test_failed_migration_sends_held_frames_back(void **state)
 {
 	struct fab_ep_key vm = {.vni = RIG_VNI};
 	struct fab_endpoint back = {.state = FAB_EP_REMOTE, .vtep = RIG_PEER, .generation = 3};
-	unsigned int got = 0;
 
 	(void)state;
 	hold_three(&vm);
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &back, NULL), 0);
-	for (int i = 0; i < 1000 && got < 3; i++) {
-		got += take_sent_back(RIG_PEER, got);
-		if (got < 3)
-			usleep(2000);
-	}
-	assert_int_equal(got, 3);
+	assert_int_equal(wait_sent_back(3), 3);
 	assert_int_equal(ctr(FAB_CTR_ENCAPSULATED), 3);
 	assert_int_equal(dropped(FAB_DROP_HOLD_CANCELLED), 0);
 	assert_int_equal(take_in_order(0), 0);
@@ -316,6 +328,38 @@ static void test_deleted_endpoint_drops_what_was_held(void **state)
 	assert_int_equal(take_sent_back(RIG_PEER, 0), 0);
 }
 
+/* The migration to this host failed and the controller gives the port to another VM
+ * at once, before the worker has looked at the queue again (it naps, idle). The frames
+ * held for the first VM are not the new one's: they follow the first VM back to its
+ * host, and the new VM gets only its own. */
+static void test_port_given_to_another_vm_keeps_nothing_of_the_first(void **state)
+{
+	static const uint8_t other_mac[6] = {0x52, 0x54, 0x00, 0x00, 0x00, 0x99};
+	struct fab_ep_key vm = {.vni = RIG_VNI}, other = {.vni = RIG_VNI};
+	struct fab_endpoint back = {.state = FAB_EP_REMOTE, .vtep = RIG_PEER, .generation = 3};
+	struct fab_endpoint here = {.state = FAB_EP_LOCAL, .port = 1, .generation = 1};
+	struct rte_mbuf *m;
+
+	(void)state;
+	rig_idle_us = 100000;
+	hold_three(&vm);
+	usleep(300000); /* the worker is deep in its back-off: naps of 65 ms */
+	memcpy(other.mac, other_mac, 6);
+	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &back, NULL), 0);
+	assert_int_equal(fabric_endpoint_upsert(r.fab, &other, &here, NULL), 0);
+	assert_int_equal(wait_sent_back(3), 3);
+	usleep(100000);
+	dpdk_backend_sync(r.b);
+	while (rte_ring_dequeue(r.tx[1], (void **)&m) == 0) {
+		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+
+		if (memcmp(d, rig_vm_mac, 6) == 0)
+			fail_msg("a frame held for the first VM reached the port's new VM");
+		rte_pktmbuf_free(m);
+	}
+	assert_int_equal(dropped(FAB_DROP_HOLD_CANCELLED), 0);
+}
+
 int main(void)
 {
 	const struct dpdk_rig_eal eal = {
@@ -328,6 +372,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_held_frames_time_out, rig_down),
 		cmocka_unit_test_teardown(test_failed_migration_sends_held_frames_back, rig_down),
 		cmocka_unit_test_teardown(test_deleted_endpoint_drops_what_was_held, rig_down),
+		cmocka_unit_test_teardown(test_port_given_to_another_vm_keeps_nothing_of_the_first,
+					  rig_down),
 	};
 
 	return dpdk_rig_run(&eal, "dpdk_hold_queue", tests, sizeof(tests) / sizeof(tests[0]));
