@@ -578,7 +578,7 @@ static unsigned int release_held(struct dp_worker *w, struct dp_port *p, uint64_
  * could go (the caller drops them). `lingering`: the VM is leaving from this port, and
  * its endpoint may not say where to yet. */
 static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t mac_word,
-			unsigned int limit, bool lingering, uint64_t now)
+			unsigned int limit, bool lingering)
 {
 	uint8_t mac[6];
 	struct dp_ep_probe probe;
@@ -608,17 +608,17 @@ static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t mac_wor
 		struct fab_verdict v = {.action = FAB_ACT_ENCAP, .mark = mark | h[i].marked,
 					.vtep = loc.vtep, .vni = p->vni};
 		const uint8_t *d = rte_pktmbuf_mtod(h[i].m, const uint8_t *);
-		uint32_t bytes = rte_pktmbuf_pkt_len(h[i].m);
 		unsigned int reason;
 
 		memset(&pkt.f, 0, sizeof(pkt.f));
 		fab_parse_frame(d, d + rte_pktmbuf_data_len(h[i].m), &pkt.f); /* for the flow hash */
 		reason = encap(w, h[i].m, &pkt, &v);
+		/* The frame was counted to the endpoint when it arrived; only a drop is new. */
 		if (reason) {
 			count_drop(w, reason);
+			w->ep[slot].drops++;
 			rte_pktmbuf_free(h[i].m);
 		}
-		ep_count(w, slot, bytes, reason != 0, now);
 	}
 	return (int)n;
 }
@@ -659,7 +659,7 @@ static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t 
 	if (head != mac) {
 		/* Another VM's, left from before the port was given to this one. */
 		unsigned int run = head_run(p, head);
-		int sent = send_held_on(w, p, head, run, false, now);
+		int sent = send_held_on(w, p, head, run, false);
 
 		return sent >= 0 ? (unsigned int)sent : cancel_held(w, p, run);
 	}
@@ -670,7 +670,7 @@ static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t 
 			return n;
 	} else if (!active && bound != FAB_EP_INCOMING) {
 		unsigned int run = head_run(p, mac);
-		int sent = send_held_on(w, p, mac, run, bound == FAB_EP_FORWARDING, now);
+		int sent = send_held_on(w, p, mac, run, bound == FAB_EP_FORWARDING);
 
 		return sent >= 0 ? (unsigned int)sent : cancel_held(w, p, run);
 	}

@@ -306,6 +306,15 @@ static void test_failed_migration_sends_held_frames_back(void **state)
 	assert_int_equal(fabric_endpoint_upsert(r.fab, &vm, &back, NULL), 0);
 	assert_int_equal(wait_sent_back(3), 3);
 	assert_int_equal(ctr(FAB_CTR_ENCAPSULATED), 3);
+	/* Counted to the VM's endpoint once, when they arrived, not again when sent on. */
+	{
+		struct fab_flow flow;
+
+		dpdk_backend_sync(r.b);
+		assert_int_equal(fabric_endpoint_get(r.fab, &vm, &flow), 0);
+		assert_int_equal(flow.stats.packets, 3);
+		assert_int_equal(flow.stats.drops, 0);
+	}
 	assert_int_equal(dropped(FAB_DROP_HOLD_CANCELLED), 0);
 	assert_int_equal(take_in_order(0), 0);
 }
