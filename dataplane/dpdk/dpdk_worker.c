@@ -38,14 +38,14 @@ static inline void count_drop(struct dp_worker *w, unsigned int reason)
 	w->ctr[FAB_CTR_DROPPED]++;
 }
 
-static inline void ep_count(struct dp_worker *w, uint32_t slot, uint32_t bytes, bool dropped,
-			    uint64_t now)
+static inline void ep_add(struct dp_worker *w, uint32_t slot, uint32_t packets, uint32_t bytes,
+			  uint32_t drops, uint64_t now)
 {
 	struct dp_ep_counters *c = &w->ep[slot];
 
-	c->packets++;
+	c->packets += packets;
 	c->bytes += bytes;
-	c->drops += dropped;
+	c->drops += drops;
 	c->last_tsc = now;
 }
 
@@ -383,15 +383,17 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	const struct dp_ep_probe *keys[DP_BURST];
 	uint64_t found[DP_BURST];
 	unsigned int key_of[DP_BURST];
-	struct {
-		uint32_t packets, bytes, drops;
-	} ep_sum[DP_BURST]; /* per key: what went to its endpoint */
+	/* A run of frames for one endpoint (consecutive frames with one key): what went to it,
+	 * counted to it when the run ends. */
+	unsigned int run_key = DP_BURST;
+	uint32_t run_slot = 0, run_packets = 0, run_bytes = 0, run_drops = 0;
 	struct rte_mbuf *drop[DP_BURST];
 	unsigned int nk = 0, nd = 0;
 	uint64_t hits = 0;
 	uint64_t now = rte_rdtsc();
 	struct fab_port_ctx pctx = {0};
-	uint64_t src_slot = 0, src_bytes = 0, src_drops = 0;
+	uint64_t src_slot = 0;
+	uint32_t src_bytes = 0, src_drops = 0;
 	static const uint8_t zero_mac[6];
 	struct dp_ep_probe last;
 
@@ -429,7 +431,6 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	/* The buckets were prefetched by classify(). The counters of many flows' endpoints
 	 * do not stay cached either: start fetching them now, while the burst is decided. */
 	for (unsigned int k = 0; k < nk; k++) {
-		ep_sum[k].packets = ep_sum[k].bytes = ep_sum[k].drops = 0;
 		if (dp_ep_lookup(&w->b->ep_table, keys[k], &found[k])) {
 			hits |= 1ull << k;
 			rte_prefetch0(&w->ep[dp_ep_slot(found[k])]);
@@ -465,33 +466,26 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 			drop[nd++] = pkts[i];
 		}
 		if (dst) {
-			ep_sum[key_of[i]].packets++;
-			ep_sum[key_of[i]].bytes += bytes;
-			ep_sum[key_of[i]].drops += reason && reason < FAB_DROP__COUNT;
+			if (key_of[i] != run_key) {
+				if (run_packets)
+					ep_add(w, run_slot, run_packets, run_bytes, run_drops, now);
+				run_key = key_of[i];
+				run_slot = slot;
+				run_packets = run_bytes = run_drops = 0;
+			}
+			run_packets++;
+			run_bytes += bytes;
+			run_drops += reason && reason < FAB_DROP__COUNT;
 		}
 		src_bytes += bytes;
 		src_drops += reason && reason < FAB_DROP__COUNT;
 	}
-	/* The counters of each endpoint the burst went to, and of the one VM bound to the
-	 * port that every frame came from, are updated once per burst. */
-	for (unsigned int k = 0; k < nk; k++) {
-		if ((hits >> k) & 1) {
-			struct dp_ep_counters *c = &w->ep[dp_ep_slot(found[k])];
-
-			c->packets += ep_sum[k].packets;
-			c->bytes += ep_sum[k].bytes;
-			c->drops += ep_sum[k].drops;
-			c->last_tsc = now;
-		}
-	}
-	if (src_slot) {
-		struct dp_ep_counters *c = &w->ep[src_slot - 1];
-
-		c->packets += n;
-		c->bytes += src_bytes;
-		c->drops += src_drops;
-		c->last_tsc = now;
-	}
+	/* The last run's endpoint; and the one VM bound to the port, which every frame of the
+	 * burst came from, once per burst. */
+	if (run_packets)
+		ep_add(w, run_slot, run_packets, run_bytes, run_drops, now);
+	if (src_slot)
+		ep_add(w, (uint32_t)src_slot - 1, n, src_bytes, src_drops, now);
 	if (nd)
 		rte_pktmbuf_free_bulk(drop, nd);
 }
