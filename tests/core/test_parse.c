@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "fab_parse.h"
+#include "fab_rewrite.h"
 
 /* Builds frames byte by byte: the test states every byte it means. */
 struct builder {
@@ -410,6 +411,68 @@ static void test_ipv4_fast_agrees_on_random_frames(void **state)
 	assert_true(taken > 10000);
 }
 
+/* The fixed-offset VXLAN parse against the general one (fab_parse_frame,
+ * fab_frame_is_vxlan_to, fab_parse_vxlan_outer) on randomly edited outer headers: what
+ * it takes, the general one takes too, with the same result; what the general one takes
+ * in the usual layout (no VLAN tag, no IPv4 options), it takes. */
+static void test_vxlan_fast_agrees_on_random_frames(void **state)
+{
+	const uint32_t vtep = 0xc0000201, peer = 0xc0000202;
+	struct fab_encap e = {.src_mac = {2, 0, 0, 0, 0, 2}, .dst_mac = {2, 0, 0, 0, 0, 1},
+			      .src_ip = peer, .dst_ip = vtep, .vni = 0x123456, .mark = 1};
+	struct builder inner = {0};
+	uint8_t frame[FAB_VXLAN_ENCAP_LEN + sizeof(inner.buf)];
+	size_t flen;
+	uint32_t seed = 4242;
+	unsigned int taken = 0;
+
+	(void)state;
+	eth(&inner, FAB_ETHERTYPE_IPV4);
+	ipv4_udp(&inner, 0, 0);
+	fab_vxlan_write(frame, &e, (uint16_t)inner.len, 50000);
+	memcpy(frame + FAB_VXLAN_ENCAP_LEN, inner.buf, inner.len);
+	flen = FAB_VXLAN_ENCAP_LEN + inner.len;
+	for (int i = 0; i < 200000; i++) {
+		uint8_t t[sizeof(frame) + 16];
+		struct fab_vxlan vf, vg;
+		struct fab_frame f;
+		bool fast, general;
+		size_t len;
+		int edits;
+
+		memset(t, 0x5a, sizeof(t));
+		memcpy(t, frame, flen);
+		seed = seed * 1103515245u + 12345u;
+		edits = (int)(seed >> 16) % 3;
+		for (int k = 0; k < edits; k++) {
+			seed = seed * 1103515245u + 12345u;
+			/* The outer headers: ethertype, IPv4, UDP, VXLAN. */
+			t[12 + (seed >> 16) % 38] = (uint8_t)(seed >> 8);
+		}
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % 4 ? flen + (seed >> 8) % 16 : (seed >> 8) % (flen + 1);
+		memset(&vf, 0, sizeof(vf));
+		memset(&vg, 0, sizeof(vg));
+		fast = fab_parse_vxlan_fast(t, t + len, vtep, &vf);
+		general = fab_parse_frame(t, t + len, &f) == 0 && fab_frame_is_vxlan_to(&f, vtep) &&
+			  fab_parse_vxlan_outer(t, t + len, &f, &vg) == 0;
+		if (fast) {
+			taken++;
+			if (!general)
+				fail_msg("frame %d: the fast parse took what the general one refuses", i);
+			assert_int_equal(vf.src_vtep, vg.src_vtep);
+			assert_int_equal(vf.dst_vtep, vg.dst_vtep);
+			assert_int_equal(vf.vni, vg.vni);
+			assert_int_equal(vf.marked, vg.marked);
+			assert_int_equal(vf.inner_off, vg.inner_off);
+			assert_int_equal(vf.inner_len, vg.inner_len);
+		} else if (general && f.vlan_count == 0 && f.l4_off == FAB_ETH_HLEN + FAB_IPV4_MIN_HLEN) {
+			fail_msg("frame %d: the fast parse left a usual frame", i);
+		}
+	}
+	assert_true(taken > 10000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_ipv4_fast_takes_the_usual_frames),
 		cmocka_unit_test(test_ipv4_fast_leaves_the_rest),
 		cmocka_unit_test(test_ipv4_fast_agrees_on_random_frames),
+		cmocka_unit_test(test_vxlan_fast_agrees_on_random_frames),
 	};
 
 	return cmocka_run_group_tests_name("parsers", tests, NULL, NULL);
