@@ -369,6 +369,19 @@ static void test_ipv4_fast_leaves_the_rest(void **state)
 
 /* Random edits of the header bytes and random lengths: whenever the fast parse takes a
  * frame it agrees with the general one, and it takes every frame of its kind. */
+/* Up to two random bytes of `t` changed, among the `span` from the ethertype on. */
+static void random_edits(uint8_t *t, unsigned int span, uint32_t *seed)
+{
+	int edits;
+
+	*seed = *seed * 1103515245u + 12345u;
+	edits = (int)(*seed >> 16) % 3;
+	for (int e = 0; e < edits; e++) {
+		*seed = *seed * 1103515245u + 12345u;
+		t[12 + (*seed >> 16) % span] = (uint8_t)(*seed >> 8);
+	}
+}
+
 static void test_ipv4_fast_agrees_on_random_frames(void **state)
 {
 	struct builder b = {0};
@@ -383,16 +396,10 @@ static void test_ipv4_fast_agrees_on_random_frames(void **state)
 		uint8_t t[sizeof(b.buf)];
 		struct fab_frame g;
 		size_t len;
-		int edits;
 
 		memcpy(t, b.buf, b.len + 64);
-		seed = seed * 1103515245u + 12345u;
-		edits = (int)(seed >> 16) % 3;
-		for (int e = 0; e < edits; e++) {
-			seed = seed * 1103515245u + 12345u;
-			/* The bytes that matter: the ethertype, IPv4's and UDP's headers. */
-			t[12 + (seed >> 16) % 30] = (uint8_t)(seed >> 8);
-		}
+		/* The bytes that matter: the ethertype, IPv4's and UDP's headers. */
+		random_edits(t, 30, &seed);
 		seed = seed * 1103515245u + 12345u;
 		if ((seed >> 16) % 4 == 0)
 			t[14 + 9] = 6;
@@ -438,17 +445,11 @@ static void test_vxlan_fast_agrees_on_random_frames(void **state)
 		struct fab_frame f;
 		bool fast, general;
 		size_t len;
-		int edits;
 
 		memset(t, 0x5a, sizeof(t));
 		memcpy(t, frame, flen);
-		seed = seed * 1103515245u + 12345u;
-		edits = (int)(seed >> 16) % 3;
-		for (int k = 0; k < edits; k++) {
-			seed = seed * 1103515245u + 12345u;
-			/* The outer headers: ethertype, IPv4, UDP, VXLAN. */
-			t[12 + (seed >> 16) % 38] = (uint8_t)(seed >> 8);
-		}
+		/* The outer headers: ethertype, IPv4, UDP, VXLAN. */
+		random_edits(t, 38, &seed);
 		seed = seed * 1103515245u + 12345u;
 		len = (seed >> 16) % 4 ? flen + (seed >> 8) % 16 : (seed >> 8) % (flen + 1);
 		memset(&vf, 0, sizeof(vf));
