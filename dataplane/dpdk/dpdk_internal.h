@@ -47,6 +47,18 @@ static inline uint32_t dp_ep_slot(uint64_t w)
 	return (uint32_t)(w >> 4) & 0x0fffffffu;
 }
 
+/* Does the endpoint of data word `w` live on another host (REMOTE, or FORWARDING to a
+ * migration target)? dp_ep_vtep() then names it. */
+static inline bool dp_ep_remote(uint64_t w)
+{
+	return (w & 0xf) == FAB_EP_REMOTE || (w & 0xf) == FAB_EP_FORWARDING;
+}
+
+static inline uint32_t dp_ep_vtep(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+
 static inline void dp_ep_unpack(uint64_t w, struct fab_endpoint *loc, uint32_t *slot)
 {
 	loc->state = (uint8_t)(w & 0xf);
@@ -58,7 +70,7 @@ static inline void dp_ep_unpack(uint64_t w, struct fab_endpoint *loc, uint32_t *
 		loc->vtep = 0;
 	} else {
 		loc->port = 0;
-		loc->vtep = (uint32_t)(w >> 32);
+		loc->vtep = dp_ep_vtep(w);
 	}
 }
 

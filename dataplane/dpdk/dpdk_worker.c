@@ -52,12 +52,16 @@ static inline void ep_add(struct dp_worker *w, uint32_t slot, uint32_t packets, 
 /* The cache entry of host `vtep`: known or not, and the VXLAN header towards it. A
  * per-worker cache in front of the hosts table, emptied whenever the control thread
  * changes a host. */
+static inline struct dp_vtep_cache_entry *vtep_slot(struct dp_worker *w, uint32_t vtep)
+{
+	return &w->vtep_cache[(vtep ^ (vtep >> 8) ^ (vtep >> 16)) & (DP_VTEP_CACHE - 1)];
+}
+
 static inline const struct dp_vtep_cache_entry *host_entry(struct dp_worker *w, uint32_t vtep)
 {
 	struct dpdk_backend *b = w->b;
 	uint32_t gen = __atomic_load_n(&b->hosts_gen, __ATOMIC_ACQUIRE) | 1;
-	struct dp_vtep_cache_entry *e = &w->vtep_cache[(vtep ^ (vtep >> 8) ^ (vtep >> 16)) &
-						       (DP_VTEP_CACHE - 1)];
+	struct dp_vtep_cache_entry *e = vtep_slot(w, vtep);
 	void *data = NULL;
 
 	if (fab_likely(e->gen == gen && e->vtep == vtep))
@@ -434,6 +438,9 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 		if (dp_ep_lookup(&w->b->ep_table, keys[k], &found[k])) {
 			hits |= 1ull << k;
 			rte_prefetch0(&w->ep[dp_ep_slot(found[k])]);
+			/* Frames for another host: its cached header, too. */
+			if (dp_ep_remote(found[k]))
+				rte_prefetch0(vtep_slot(w, dp_ep_vtep(found[k])));
 		}
 	}
 
