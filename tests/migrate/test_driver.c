@@ -1107,6 +1107,20 @@ static void test_source_qemu_reports_failure_in_precopy(void **state)
 	end_replay(e);
 }
 
+/* cancelled.qmp's source: started, pre-copy, then the driver's migrate_cancel. */
+static void s_cancelled_in_precopy(struct script *s, struct mig_options *opt, char *uri,
+				   size_t len)
+{
+	int id;
+
+	s_begin(s, "cancelled.qmp", "src");
+	s_source_start(s, VIRTIO_ONE_NIC, true, opt, uri, len);
+	s_source_precopy(s);
+	id = s_cmd(s, command("migrate_cancel"));
+	s_event(s, "src", "MIGRATION", "cancelling", 0);
+	s_return(s, id, recorded_return(s->file, "src", "migrate_cancel", 0));
+}
+
 /* The operator cancels during pre-copy (cancelled.qmp). */
 static void test_cancel_during_precopy(void **state)
 {
@@ -1115,14 +1129,8 @@ static void test_cancel_during_precopy(void **state)
 	struct mig_options opt;
 	char uri[MIG_URI_MAX], err[256] = "";
 	const struct mig_record *r;
-	int id;
 
-	s_begin(&s, "cancelled.qmp", "src");
-	s_source_start(&s, VIRTIO_ONE_NIC, true, &opt, uri, sizeof(uri));
-	s_source_precopy(&s);
-	id = s_cmd(&s, command("migrate_cancel"));
-	s_event(&s, "src", "MIGRATION", "cancelling", 0);
-	s_return(&s, id, recorded_return(s.file, "src", "migrate_cancel", 0));
+	s_cancelled_in_precopy(&s, &opt, uri, sizeof(uri));
 	r = start_source(e, &s, &opt, uri);
 
 	assert_int_equal(mig_cancel(e->d, "mig-1", "the operator changed her mind", err, sizeof(err)),
@@ -1144,6 +1152,46 @@ static void test_cancel_during_precopy(void **state)
 		mig_poll(e->d);
 	assert_phase(r, MIG_PHASE_CANCELLED);
 	/* QEMU was told (migrate_cancel): the fake checks it. */
+	end_replay(e);
+}
+
+/*
+ * A VM with a vhost-user NIC (port vm1 holds its frames while it is paused) and a tap NIC
+ * (port vm2 does not): QEMU cannot be left to decide, the tap's frames would be lost in
+ * its pause, so the driver decides (QEMU's downtime-limit 1 ms, as the script expects).
+ * Cancelled in pre-copy, both endpoints are back where they were.
+ */
+static void test_source_driver_decides_for_mixed_ports(void **state)
+{
+	static const struct fab_ep_key nic2_key = {.vni = VNI, .mac = {0x52, 0x54, 0, 0, 0, 3}};
+	struct env *e = *state;
+	struct fab_endpoint nic2 = {.state = FAB_EP_LOCAL, .port = 2, .generation = G0};
+	struct mig_endpoint eps[2] = {vm_ep, {.key = nic2_key, .source_port = "vm2"}};
+	struct script s;
+	struct mig_options opt;
+	struct mig_request req;
+	char uri[MIG_URI_MAX], err[256] = "";
+	const struct mig_record *r;
+
+	e->be.ports[VM_PORT].holds_paused = true;
+	e->be.ports[2].holds_paused = false;
+	assert_int_equal(fabric_endpoint_upsert(e->fab, &nic2_key, &nic2, NULL), 0);
+	s_cancelled_in_precopy(&s, &opt, uri, sizeof(uri));
+	start_fake(e, &s);
+	req = source_request(eps, uri, &opt);
+	req.n_eps = 2;
+	if (mig_start(e->d, &req, &r, err, sizeof(err)))
+		fail_msg("mig_start: %s", err);
+	assert_phase(r, MIG_PHASE_PRECOPY);
+	assert_logged(e, "the driver switches over: a paused VM's tap queue is lost");
+	assert_null(logged(e, "QEMU's downtime-limit"));
+	let_go(e);
+	mig_poll(e->d);
+
+	assert_int_equal(mig_cancel(e->d, "mig-1", "not now", err, sizeof(err)), 0);
+	assert_phase(r, MIG_PHASE_CANCELLED);
+	assert_location(e, &vm_key, FAB_EP_LOCAL, "vm1", 0, G0 + 2);
+	assert_location(e, &nic2_key, FAB_EP_LOCAL, "vm2", 0, G0 + 2);
 	end_replay(e);
 }
 
@@ -2178,6 +2226,7 @@ int main(int argc, char **argv)
 		SOURCE_TEST(test_source_completes_when_target_never_reports),
 		SOURCE_TEST(test_source_qemu_pauses_during_a_query),
 		SOURCE_TEST(test_source_qemu_decides_for_vhost_user_ports),
+		SOURCE_TEST(test_source_driver_decides_for_mixed_ports),
 		SOURCE_TEST(test_source_driver_decides_switchover),
 		SOURCE_TEST(test_source_switchover_on_pass_event),
 		SOURCE_TEST(test_source_qemu_pauses_while_driver_drains),
