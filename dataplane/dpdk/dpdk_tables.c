@@ -154,9 +154,10 @@ static int dp_host_publish(void *be, uint32_t vtep, const uint8_t *mac)
 	struct dpdk_backend *b = be;
 	int ret = hash_set(b->host_hash, &vtep, mac ? dp_mac_pack(mac) : 0, mac != NULL);
 
-	/* Workers cache host lookups; a new generation empties their caches. */
+	/* Workers cache host lookups; a new generation empties their caches. Steps of two:
+	 * a worker tags its entries with the generation | 1 (0 marks an empty entry). */
 	if (ret == 0)
-		__atomic_add_fetch(&b->hosts_gen, 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&b->hosts_gen, 2, __ATOMIC_RELEASE);
 	return ret;
 }
 

@@ -5,7 +5,8 @@
  * announces itself (the fast path activates it without the control plane), dropped and
  * counted when the queue overflows (with one event), after the hold timeout, and when
  * the VM's endpoint is deleted; sent back to the source, in order, when the migration
- * fails and the endpoint points there again.
+ * fails and the endpoint points there again, also when the port is given to another VM
+ * meanwhile. And, on the same rig, the workers' host caches following a host's MAC.
  */
 #include <stdio.h>
 #include <string.h>
@@ -369,6 +370,62 @@ static void test_port_given_to_another_vm_keeps_nothing_of_the_first(void **stat
 	assert_int_equal(dropped(FAB_DROP_HOLD_CANCELLED), 0);
 }
 
+/* The VM's UDP datagram `seq` to the client (remote, at the peer). */
+static void vm_to_client(uint32_t seq)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	uint8_t p[60];
+
+	memset(p, 0, 60);
+	memcpy(p, rig_client_mac, 6);
+	memcpy(p + 6, rig_vm_mac, 6);
+	fab_store_be16(p + 12, FAB_ETHERTYPE_IPV4);
+	p[14] = 0x45;
+	fab_store_be16(p + 16, 46);
+	p[22] = 64;
+	p[23] = 17;
+	fab_store_be32(p + 26, 0x0a000002);
+	fab_store_be32(p + 30, 0x0a000001);
+	fab_store_be16(p + 34, 1000 + seq);
+	fab_store_be16(p + 36, 2000);
+	fab_store_be16(p + 38, 26);
+	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
+	assert_int_equal(rte_ring_enqueue(r.rx[1], m), 0);
+}
+
+/* The next frame on the uplink goes to underlay MAC `mac`. */
+static void expect_uplink_dst(const uint8_t *mac)
+{
+	struct rte_mbuf *m = NULL;
+
+	for (int i = 0; i < 1000 && rte_ring_dequeue(r.tx[0], (void **)&m) != 0; i++)
+		usleep(1000);
+	assert_non_null(m);
+	assert_memory_equal(rte_pktmbuf_mtod(m, uint8_t *), mac, 6);
+	rte_pktmbuf_free(m);
+}
+
+/* A host's underlay MAC changes, twice: each change reaches the workers' host caches and
+ * the next frame to the host goes to its new MAC. */
+static void test_host_mac_changes_reach_the_encapsulation(void **state)
+{
+	static const uint8_t mac2[6] = {2, 0, 0, 0, 0xaa, 2}, mac3[6] = {2, 0, 0, 0, 0xaa, 3};
+
+	(void)state;
+	rig_up(60000);
+	vm_to_client(0);
+	settle(1);
+	expect_uplink_dst(rig_peer_mac);
+	assert_int_equal(fabric_host_set(r.fab, RIG_PEER, mac2), 0);
+	vm_to_client(1);
+	settle(2);
+	expect_uplink_dst(mac2);
+	assert_int_equal(fabric_host_set(r.fab, RIG_PEER, mac3), 0);
+	vm_to_client(2);
+	settle(3);
+	expect_uplink_dst(mac3);
+}
+
 int main(void)
 {
 	const struct dpdk_rig_eal eal = {
@@ -383,6 +440,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_deleted_endpoint_drops_what_was_held, rig_down),
 		cmocka_unit_test_teardown(test_port_given_to_another_vm_keeps_nothing_of_the_first,
 					  rig_down),
+		cmocka_unit_test_teardown(test_host_mac_changes_reach_the_encapsulation, rig_down),
 	};
 
 	return dpdk_rig_run(&eal, "dpdk_hold_queue", tests, sizeof(tests) / sizeof(tests[0]));
