@@ -74,6 +74,8 @@ static inline void dp_ep_unpack(uint64_t w, struct fab_endpoint *loc, uint32_t *
 	}
 }
 
+#define DP_MAC_MASK 0xffffffffffffull /* a packed MAC's bits in a port's binding */
+
 /* A MAC in the low 48 bits of a word, as two loads in host byte order (the word never
  * leaves the process): the encap path unpacks one per frame, and a byte loop there cost
  * 2% of the worker. */

@@ -186,7 +186,7 @@ static int dp_port_publish(void *be, uint16_t index, uint32_t vni, uint8_t bound
 {
 	struct dpdk_backend *b = be;
 	struct dp_port *p = port_by_index(b, index);
-	uint64_t word;
+	uint64_t word, old;
 
 	if (!p)
 		return -ENOENT;
@@ -194,8 +194,16 @@ static int dp_port_publish(void *be, uint16_t index, uint32_t vni, uint8_t bound
 		return -EINVAL;
 	/* Unbound, the port keeps the MAC it had: frames still held for that VM are sent
 	 * where its endpoint now points (drain_hold). */
-	word = (uint64_t)bound << 48 |
-	       (mac ? dp_mac_pack(mac) : __atomic_load_n(&p->binding, __ATOMIC_RELAXED) & 0xffffffffffffull);
+	old = __atomic_load_n(&p->binding, __ATOMIC_RELAXED) & DP_MAC_MASK;
+	word = (uint64_t)bound << 48 | (mac ? dp_mac_pack(mac) : old);
+	/* Given to another VM: the workers first finish the bursts they decided while the
+	 * port was the previous VM's (its endpoint has moved by now: fabric.c unbinds a port
+	 * before it binds another VM), and send what they buffered for it (a worker flushes
+	 * before it reports a quiescent state). What they queued for it stays queued and
+	 * follows it (drain_hold). Without this wait, a frame delivered or held for the
+	 * previous VM mid-burst would reach the new one. */
+	if (old && (word & DP_MAC_MASK) != old)
+		rte_rcu_qsbr_synchronize(b->qsbr, RTE_QSBR_THRID_INVALID);
 	__atomic_store_n(&p->binding, word, __ATOMIC_RELEASE);
 	/* The new binding now says what the activation flag said. */
 	__atomic_store_n(&p->activated, 0, __ATOMIC_RELEASE);

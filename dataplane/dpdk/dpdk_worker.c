@@ -215,7 +215,8 @@ static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_
 			return FAB_DROP_PORT_NOT_BOUND;
 		strip(m, v);
 		/* Frames wait behind older ones still held (a release in progress) and while
-		 * the VM is paused. */
+		 * the VM is paused. (A port is given to another VM only after every worker
+		 * finished the bursts it had decided for the one before: dp_port_publish.) */
 		if (fab_unlikely(__atomic_load_n(&out->paused, __ATOMIC_ACQUIRE) ||
 				 !rte_ring_empty(out->hold))) {
 			hold(w, out, m, now, slot, have_slot, pkt->overlay && pkt->vx.marked);
@@ -655,7 +656,7 @@ static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t 
 	head = held_mac(&h);
 	rte_ring_dequeue_elem_finish(p->hold, 0);
 	binding = __atomic_load_n(&p->binding, __ATOMIC_ACQUIRE);
-	mac = binding & 0xffffffffffffull;
+	mac = binding & DP_MAC_MASK;
 	bound = (uint8_t)(binding >> 48);
 	if (head != mac) {
 		/* Another VM's, left from before the port was given to this one. */

@@ -195,6 +195,7 @@ static void test_released_in_order_on_the_vms_announcement(void **state)
 	send_from_peer(5);
 	settle(7);
 	assert_int_equal(take_in_order(5), 1);
+	assert_int_equal(ctr(FAB_CTR_HELD), 5); /* that one was not held */
 	assert_int_equal(fabric_poll(r.fab, NULL, NULL), 2); /* activated, then INCOMING -> LOCAL */
 	{
 		struct fab_ep_key vm = {.vni = RIG_VNI};
