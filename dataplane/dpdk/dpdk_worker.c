@@ -604,7 +604,8 @@ static int send_held_on(struct dp_worker *w, struct dp_port *p, uint64_t mac_wor
 	else if (lingering)
 		return 0; /* between two publishes: look again next turn */
 	else
-		return -1;
+		return -1; /* nowhere they could go; a VM LOCAL or INCOMING on another port here
+			    * (moved between two ports of one host) is not looked for */
 	n = rte_ring_dequeue_burst_elem(p->hold, h, sizeof(h[0]), limit, NULL);
 	for (unsigned int i = 0; i < n; i++) {
 		struct fab_verdict v = {.action = FAB_ACT_ENCAP, .mark = mark | h[i].marked,
@@ -674,7 +675,11 @@ static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t 
 		unsigned int run = head_run(p, mac);
 		int sent = send_held_on(w, p, mac, run, bound == FAB_EP_FORWARDING);
 
-		return sent >= 0 ? (unsigned int)sent : cancel_held(w, p, run);
+		if (sent < 0)
+			return cancel_held(w, p, run);
+		if (sent > 0)
+			return (unsigned int)sent;
+		/* Nothing yet (between two publishes): the hold timeout still runs. */
 	}
 	return n + expire_held(w, p, now);
 }

@@ -115,6 +115,11 @@ static void test_vxlan_template_equals_whole_write(void **state)
 		e.vni = (uint32_t)(x >> 32) & 0xffffff;
 		e.mark = (uint8_t)(x >> 60) & 1;
 		fab_vxlan_write(whole, &e, inner_len, sport);
+		/* What a receiver checks: the outer IPv4 header's checksum. */
+		assert_int_equal(fab_csum_fold(fab_csum_add(0, whole + FAB_ETH_HLEN,
+							   whole + FAB_ETH_HLEN + FAB_IPV4_MIN_HLEN,
+							   FAB_IPV4_MIN_HLEN)),
+				 0);
 		{
 			struct fab_encap t = e;
 
