@@ -382,7 +382,7 @@ static inline bool ep_key_equal(const struct dp_ep_probe *a, const struct dp_ep_
 }
 
 static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mbuf **pkts,
-			  unsigned int n)
+			  unsigned int n, uint64_t now)
 {
 	struct dp_pkt st[DP_BURST];
 	const struct dp_ep_probe *keys[DP_BURST];
@@ -395,7 +395,6 @@ static void process_burst(struct dp_worker *w, struct dp_port *in, struct rte_mb
 	struct rte_mbuf *drop[DP_BURST];
 	unsigned int nk = 0, nd = 0;
 	uint64_t hits = 0;
-	uint64_t now = rte_rdtsc();
 	struct fab_port_ctx pctx = {0};
 	uint64_t src_slot = 0;
 	uint32_t src_bytes = 0, src_drops = 0;
@@ -741,18 +740,17 @@ int dp_worker_main(void *arg)
 	rte_rcu_qsbr_thread_online(b->qsbr, w->id);
 	while (__atomic_load_n(&b->running, __ATOMIC_ACQUIRE)) {
 		unsigned int work = 0;
-		uint64_t now;
+		uint64_t now = rte_rdtsc(); /* one reading per turn: the bursts' and the queues' */
 
 		for (unsigned int i = 0; i < w->n_rx_ports; i++) {
 			struct dp_port *p = &b->ports[w->rx_ports[i]];
 			uint16_t n = rte_eth_rx_burst(p->ethdev, 0, pkts, DP_BURST);
 
 			if (n) {
-				process_burst(w, p, pkts, n);
+				process_burst(w, p, pkts, n, now);
 				work += n;
 			}
 		}
-		now = rte_rdtsc();
 		for (unsigned int i = 0; i < w->n_rx_ports; i++) {
 			struct dp_port *p = &b->ports[w->rx_ports[i]];
 
