@@ -509,7 +509,9 @@ static unsigned int expire_held(struct dp_worker *w, struct dp_port *p, uint64_t
 	/* Oldest first: peek at the head and take it only if it has expired. */
 	while (n < DP_BURST &&
 	       rte_ring_dequeue_bulk_elem_start(p->hold, &h, sizeof(h), 1, NULL) == 1) {
-		if (now - h.tsc < w->b->hold_timeout_tsc) {
+		/* Not `now - h.tsc`: a frame a device refused during this turn carries a reading
+		 * taken after `now` (dp_unsent). */
+		if (h.tsc + w->b->hold_timeout_tsc > now) {
 			rte_ring_dequeue_elem_finish(p->hold, 0);
 			break;
 		}
