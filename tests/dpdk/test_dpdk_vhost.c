@@ -285,6 +285,32 @@ static void test_frames_wait_while_the_vm_is_paused(void **state)
 	assert_int_equal(guest_take_in_order(11, 1), 1);
 }
 
+/*
+ * A running guest that does not read its ring (256 descriptors) for a while: the frames
+ * its device refuses wait in the hold queue, not timed out (the hold timeout is 60 s),
+ * and all arrive in order once the guest reads again.
+ */
+static void test_frames_a_busy_guest_refuses_wait_for_it(void **state)
+{
+	enum { N = 300 };
+	struct fab_host_stats st;
+
+	(void)state;
+	rig_up();
+	for (uint32_t i = 0; i < N; i++) {
+		send_from_peer(i);
+		if (i % 100 == 99) /* the uplink's ring holds 255 */
+			WAIT_FOR(ctr(FAB_CTR_RX) >= i + 1, "the worker to take the frames sent");
+	}
+	WAIT_FOR(ctr(FAB_CTR_HELD) > 0, "frames the full ring refused to be held");
+	usleep(20000); /* a few hundred turns of the worker, any of which could drop them */
+	fabric_stats(r.fab, &st);
+	assert_int_equal(st.drops[FAB_DROP_HOLD_TIMEOUT], 0);
+	assert_int_equal(ctr(FAB_CTR_DROPPED), 0);
+	assert_int_equal(guest_take_in_order(0, N), N);
+	assert_int_equal(ctr(FAB_CTR_DROPPED), 0);
+}
+
 static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 {
 	/* More held frames than a worker sends on in one turn, and new frames right after
@@ -350,6 +376,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_frames_reach_the_running_vm_in_order, rig_down),
 		cmocka_unit_test_teardown(test_a_vhost_port_holds_a_paused_vms_frames, rig_down),
 		cmocka_unit_test_teardown(test_frames_wait_while_the_vm_is_paused, rig_down),
+		cmocka_unit_test_teardown(test_frames_a_busy_guest_refuses_wait_for_it, rig_down),
 		cmocka_unit_test_teardown(test_held_frames_follow_the_vm_to_its_new_host, rig_down),
 	};
 
