@@ -49,14 +49,15 @@ static inline void ep_add(struct dp_worker *w, uint32_t slot, uint32_t packets, 
 	c->last_tsc = now;
 }
 
-/* The cache entry of host `vtep`: known or not, and the VXLAN header towards it. A
- * per-worker cache in front of the hosts table, emptied whenever the control thread
- * changes a host. */
+/* Where host `vtep` sits in the worker's host cache. */
 static inline struct dp_vtep_cache_entry *vtep_slot(struct dp_worker *w, uint32_t vtep)
 {
 	return &w->vtep_cache[(vtep ^ (vtep >> 8) ^ (vtep >> 16)) & (DP_VTEP_CACHE - 1)];
 }
 
+/* The cache entry of host `vtep`: known or not, and the VXLAN header towards it. A
+ * per-worker cache in front of the hosts table, emptied whenever the control thread
+ * changes a host. */
 static inline const struct dp_vtep_cache_entry *host_entry(struct dp_worker *w, uint32_t vtep)
 {
 	struct dpdk_backend *b = w->b;
@@ -172,7 +173,9 @@ static int behind_held(struct dp_worker *w, struct rte_mbuf *m, const struct dp_
 		       const struct fab_verdict *v, uint64_t now)
 {
 	struct dpdk_backend *b = w->b;
+	/* A port still bound to the VM, lingering as it leaves: its state and its MAC. */
 	uint64_t want = (uint64_t)FAB_EP_FORWARDING << 48 | dp_mac_pack(pkt->f.dst_mac);
+	uint64_t mask = 0xffull << 48 | DP_MAC_MASK;
 
 	for (unsigned int i = 1; i < b->n_ports; i++) {
 		struct dp_port *p = &b->ports[i];
@@ -180,7 +183,7 @@ static int behind_held(struct dp_worker *w, struct rte_mbuf *m, const struct dp_
 		struct fab_verdict stripped = *v;
 
 		if (p->vni != v->vni || rte_ring_empty(p->hold) ||
-		    (__atomic_load_n(&p->binding, __ATOMIC_ACQUIRE) & 0xffffffffffffffull) != want)
+		    (__atomic_load_n(&p->binding, __ATOMIC_ACQUIRE) & mask) != want)
 			continue;
 		strip(m, v); /* held frames are inner frames */
 		if (rte_ring_enqueue_elem(p->hold, &h, sizeof(h)) == 0) {
@@ -660,21 +663,16 @@ static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t 
 	binding = __atomic_load_n(&p->binding, __ATOMIC_ACQUIRE);
 	mac = binding & DP_MAC_MASK;
 	bound = (uint8_t)(binding >> 48);
-	if (head != mac) {
-		/* Another VM's, left from before the port was given to this one. */
-		unsigned int run = head_run(p, head);
-		int sent = send_held_on(w, p, head, run, false);
-
-		return sent >= 0 ? (unsigned int)sent : cancel_held(w, p, run);
-	}
 	active = bound == FAB_EP_LOCAL || __atomic_load_n(&p->activated, __ATOMIC_ACQUIRE);
-	if (active && !__atomic_load_n(&p->paused, __ATOMIC_ACQUIRE)) {
+	if (head == mac && active && !__atomic_load_n(&p->paused, __ATOMIC_ACQUIRE)) {
 		n = release_held(w, p, mac);
 		if (n == DP_BURST)
 			return n;
-	} else if (!active && bound != FAB_EP_INCOMING) {
-		unsigned int run = head_run(p, mac);
-		int sent = send_held_on(w, p, mac, run, bound == FAB_EP_FORWARDING);
+	} else if (head != mac || (!active && bound != FAB_EP_INCOMING)) {
+		/* Frames for a VM that is not coming to this port: another VM's, left from
+		 * before the port was given to this one, or this VM's after it left. */
+		unsigned int run = head_run(p, head);
+		int sent = send_held_on(w, p, head, run, head == mac && bound == FAB_EP_FORWARDING);
 
 		if (sent < 0)
 			return cancel_held(w, p, run);
