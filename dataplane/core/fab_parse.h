@@ -359,13 +359,7 @@ FAB_INLINE uint16_t fab_csum_fold(uint32_t sum)
 FAB_INLINE bool fab_ip4_hdr_csum_ok(const uint8_t *ip)
 {
 #ifdef __bpf__
-	uint32_t sum = 0;
-	int i;
-
-	FAB_UNROLL
-	for (i = 0; i < FAB_IPV4_MIN_HLEN; i += 2)
-		sum += fab_load_be16(ip + i);
-	return fab_csum_fold(sum) == 0;
+	return fab_csum_fold(fab_csum_add(0, ip, ip + FAB_IPV4_MIN_HLEN, FAB_IPV4_MIN_HLEN)) == 0;
 #else
 	uint64_t sum = 0;
 
