@@ -82,16 +82,24 @@ ratio("encap_per_cpu_s_vs_testpmd", c["encap"], c["testpmd_io"])
 ratio("decap_per_cpu_s_vs_testpmd", c["decap"], c["testpmd_io_vxlan"])
 
 # Drops under updates: each busy window against the quiet windows on either side of it, in
-# the same process (bench_dataplane.c computes it); the first mode is the headline.
-for i, mode in enumerate(update_modes):
+# the same process (bench_dataplane.c computes it); the worst mode is the headline.
+worst = None
+for mode in update_modes:
+    r = result_lines(os.path.join(work, "ours.%s.updates" % mode))
+    key = "%s_mpps_drop_under_updates_pct" % mode
+    if key in r and (worst is None or r[key] > worst[1][worst[0]]):
+        worst = (key, r, mode)
+if worst is not None:
+    key, r, mode = worst
+    print("# the largest drop under updates: %s" % mode)
+    out("mpps_drop_under_updates_pct", r[key], "%")
+    out("mpps_per_cpu_s_drop_under_updates_pct",
+        r.get("%s_mpps_per_cpu_s_drop_under_updates_pct" % mode), "%")
+    out("updates_per_s", r["%s_updates_per_s" % mode] / 1e6, "M/s")
+for mode in update_modes:
     r = result_lines(os.path.join(work, "ours.%s.updates" % mode))
     if "%s_mpps_drop_under_updates_pct" % mode not in r:
         continue
-    if i == 0:
-        out("mpps_drop_under_updates_pct", r["%s_mpps_drop_under_updates_pct" % mode], "%")
-        out("mpps_per_cpu_s_drop_under_updates_pct",
-            r.get("%s_mpps_per_cpu_s_drop_under_updates_pct" % mode), "%")
-        out("updates_per_s", r["%s_updates_per_s" % mode] / 1e6, "M/s")
     out("%s_mpps_quiet_windows" % mode, r["%s_mpps" % mode], "Mpps")
     out("%s_mpps_under_updates" % mode, r["%s_mpps_under_updates" % mode], "Mpps")
     out("%s_mpps_drop_under_updates_pct" % mode, r["%s_mpps_drop_under_updates_pct" % mode], "%")

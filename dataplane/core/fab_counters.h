@@ -86,9 +86,11 @@ enum fab_drop_reason {
 	X(FORWARDED, 3, "forwarded", "frames re-sent, marked, to a migration target")          \
 	X(HELD, 4, "held",                                                                     \
 	  "frames queued for a VM not taking them yet (incoming, or paused)")                   \
-	X(RELEASED, 5, "released", "held frames delivered after activation")                   \
-	X(ARP_REPLIED, 6, "arp_replied", "ARP requests answered by proxy")                     \
-	X(ND_REPLIED, 7, "nd_replied", "neighbour solicitations answered by proxy")            \
+	X(RELEASED, 5, "released",                                                             \
+	  "held frames delivered once the VM took them (proxy replies among them)")            \
+	X(ARP_REPLIED, 6, "arp_replied", "ARP requests answered by proxy, the reply sent")     \
+	X(ND_REPLIED, 7, "nd_replied",                                                         \
+	  "neighbour solicitations answered by proxy, the reply sent")                         \
 	X(ACTIVATED, 8, "activated", "incoming VMs activated by their own announcement")       \
 	X(TO_HOST, 9, "to_host", "underlay frames that are not overlay traffic for this host") \
 	X(DROPPED, 10, "dropped", "frames dropped, for any reason")

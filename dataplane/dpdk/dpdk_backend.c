@@ -12,8 +12,10 @@
 #include <rte_bus_vdev.h>
 #include <rte_cycles.h>
 #include <rte_dev.h>
+#include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_mbuf_dyn.h>
 
 #include "dpdk_internal.h"
 
@@ -184,6 +186,12 @@ static int setup_workers(struct dpdk_backend *b, char *err, size_t err_len)
 		b->ports[i].owner = (uint16_t)owner->id;
 	}
 	for (w = 0; w < b->n_workers; w++) {
+		b->workers[w].vtep_cache =
+			rte_zmalloc_socket("fab_vtep_cache",
+					   DP_VTEP_CACHE * sizeof(*b->workers[w].vtep_cache),
+					   RTE_CACHE_LINE_SIZE, (int)rte_lcore_to_socket_id(b->workers[w].lcore));
+		if (!b->workers[w].vtep_cache)
+			return fail(err, err_len, "cannot allocate the workers' host caches"), -ENOMEM;
 		for (unsigned int i = 0; i < b->n_ports; i++) {
 			struct rte_eth_dev_tx_buffer *buf =
 				rte_zmalloc("fab_txbuf", RTE_ETH_TX_BUFFER_SIZE(DP_BURST), 0);
@@ -243,6 +251,8 @@ static int check_config(const struct dpdk_config *cfg, char *err, size_t err_len
 	return 0;
 }
 
+static const struct rte_mbuf_dynflag reply_flag = {.name = "vmfabric_proxy_reply"};
+
 int dpdk_backend_create(struct dpdk_backend **out, const struct dpdk_config *cfg, char *err,
 			size_t err_len)
 {
@@ -267,6 +277,14 @@ int dpdk_backend_create(struct dpdk_backend **out, const struct dpdk_config *cfg
 	ret = setup_workers(b, err, err_len);
 	if (ret)
 		goto fail;
+	ret = rte_mbuf_dynflag_register(&reply_flag);
+	if (ret < 0) {
+		ret = fail(err, err_len, "cannot register mbuf flag %s: %s", reply_flag.name,
+			   rte_strerror(rte_errno));
+		ret = -ENOSPC;
+		goto fail;
+	}
+	b->reply_flag = 1ull << ret;
 	mbufs = cfg->mbufs ? cfg->mbufs
 			   : (b->n_ports * (RX_DESC + TX_DESC * b->n_workers) +
 			      cfg->n_vm_ports * b->cfg.hold_frames + 4096);
@@ -383,9 +401,11 @@ void dpdk_backend_destroy(struct dpdk_backend *b)
 			}
 		}
 	}
-	for (unsigned int w = 0; w < b->n_workers; w++)
+	for (unsigned int w = 0; w < b->n_workers; w++) {
 		for (unsigned int i = 0; i < b->n_ports; i++)
 			rte_free(b->workers[w].tx[i]);
+		rte_free(b->workers[w].vtep_cache);
+	}
 	dp_tables_destroy(b);
 	rte_mempool_free(b->pool);
 	rte_free(b);

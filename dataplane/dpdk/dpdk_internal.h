@@ -26,7 +26,7 @@
 #define DP_BURST 32
 #define DP_UPLINK 0
 #define DP_MAX_PORTS (DPDK_MAX_VM_PORTS + 1)
-#define DP_VTEP_CACHE 4096 /* per worker, 256 KiB: hosts of a large fabric stay cached */
+#define DP_VTEP_CACHE 4096 /* entries per worker (256 KiB): hosts of a large fabric stay cached */
 
 /*
  * The fast path's view of an endpoint, packed into the 64-bit data word of its table
@@ -181,7 +181,7 @@ struct dp_worker {
 	uint64_t ctr[FAB_CTR__COUNT];
 	uint64_t drops[FAB_DROP__COUNT];
 	struct dp_ep_counters *ep; /* [max_endpoints] */
-	struct dp_vtep_cache_entry vtep_cache[DP_VTEP_CACHE];
+	struct dp_vtep_cache_entry *vtep_cache; /* [DP_VTEP_CACHE], for configured workers only */
 	uint64_t next_hold_check;
 } __rte_cache_aligned;
 
@@ -203,6 +203,9 @@ struct dpdk_backend {
 	struct dp_worker workers[DPDK_MAX_WORKERS];
 	unsigned int n_workers;
 	uint64_t hold_timeout_tsc;
+	/* An ol_flags bit (a dynamic flag) on proxy ARP and ND replies: a reply a vhost-user
+	 * device refuses is taken back from arp_replied or nd_replied, not from delivered. */
+	uint64_t reply_flag;
 	volatile bool running;
 	bool started;
 };

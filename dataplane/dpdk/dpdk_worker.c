@@ -252,6 +252,7 @@ static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_
 
 		if (ret)
 			return ret;
+		m->ol_flags |= b->reply_flag;
 		tx(w, in, m);
 		w->ctr[FAB_CTR_ARP_REPLIED]++;
 		return 0;
@@ -266,6 +267,7 @@ static unsigned int execute(struct dp_worker *w, struct dp_port *in, struct rte_
 			rte_pktmbuf_trim(m, (uint16_t)(have - want));
 		if (fab_nd_reply_write(data, data + want, &pkt->f, v->answer_mac))
 			return FAB_DROP_ENCAP_NO_ROOM;
+		m->ol_flags |= b->reply_flag;
 		tx(w, in, m);
 		w->ctr[FAB_CTR_ND_REPLIED]++;
 		return 0;
@@ -683,6 +685,20 @@ static unsigned int drain_hold(struct dp_worker *w, struct dp_port *p, uint64_t 
 	return n + expire_held(w, p, now);
 }
 
+/* What a frame buffered for a VM port was counted as: a proxy ARP or ND reply, or a
+ * delivered frame. */
+static enum fab_counter uncount_as(const struct dpdk_backend *b, const struct rte_mbuf *m)
+{
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct fab_frame f;
+
+	if (!(m->ol_flags & b->reply_flag))
+		return FAB_CTR_DELIVERED;
+	memset(&f, 0, sizeof(f));
+	fab_parse_frame(d, d + rte_pktmbuf_data_len(m), &f);
+	return f.kind == FAB_L3_ARP ? FAB_CTR_ARP_REPLIED : FAB_CTR_ND_REPLIED;
+}
+
 /* A transmit buffer's error callback: frames a device did not take. A vhost-user port's
  * go to its hold queue (its rings stop under a burst when QEMU pauses the VM); other
  * ports' are dropped and counted. */
@@ -701,8 +717,10 @@ void dp_unsent(struct rte_mbuf **unsent, uint16_t count, void *userdata)
 			h[i] = (struct dp_held){.m = unsent[i], .tsc = now};
 		held = rte_ring_enqueue_burst_elem(c->p->hold, h, sizeof(h[0]), n, NULL);
 		w->ctr[FAB_CTR_HELD] += held;
-		/* Counted delivered when they were buffered: they were not, yet. */
-		w->ctr[FAB_CTR_DELIVERED] -= RTE_MIN(held, w->ctr[FAB_CTR_DELIVERED]);
+		/* Counted as delivered (or as proxy replies) when they were buffered: they were
+		 * not, yet. They count as released when they are. */
+		for (unsigned int i = 0; i < held; i++)
+			w->ctr[uncount_as(w->b, unsent[i])]--;
 	}
 	if (held < count) {
 		rte_pktmbuf_free_bulk(unsent + held, count - held);

@@ -109,23 +109,8 @@ static void send_from_peer(uint32_t seq)
 /* The VM's gratuitous ARP on its port. */
 static void send_garp(void)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	uint8_t p[60];
-
-	memset(p, 0, 60);
-	memset(p, 0xff, 6);
-	memcpy(p + 6, rig_vm_mac, 6);
-	fab_store_be16(p + 12, FAB_ETHERTYPE_ARP);
-	fab_store_be16(p + 14, 1);
-	fab_store_be16(p + 16, FAB_ETHERTYPE_IPV4);
-	p[18] = 6;
-	p[19] = 4;
-	fab_store_be16(p + 20, FAB_ARP_OP_REQUEST);
-	memcpy(p + 22, rig_vm_mac, 6);
-	fab_store_be32(p + 28, 0x0a000001);
-	fab_store_be32(p + 38, 0x0a000001);
-	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
-	assert_int_equal(rte_ring_enqueue(r.rx[1], m), 0);
+	assert_int_equal(rte_ring_enqueue(r.rx[1], dpdk_rig_vm_arp_request(pool, 0x0a000001,
+									 0x0a000001)), 0);
 }
 
 static void settle(uint64_t rx_total)

@@ -311,6 +311,71 @@ static void test_frames_a_busy_guest_refuses_wait_for_it(void **state)
 	assert_int_equal(ctr(FAB_CTR_DROPPED), 0);
 }
 
+/* The VM asks for an address (ARP, through its virtio front end). */
+static void guest_send_arp_request(uint32_t tpa)
+{
+	struct rte_mbuf *m = dpdk_rig_vm_arp_request(pool, 0x0a000001, tpa);
+
+	assert_int_equal(rte_eth_tx_burst(r.guest, 0, &m, 1), 1);
+}
+
+/*
+ * The busy guest asks for an address while its ring is full: the proxy's reply waits
+ * behind the frames ahead of it and arrives last. Counted once, as what became of it:
+ * released (not also as a proxy reply, and not by taking one off delivered).
+ */
+static void test_a_refused_proxy_reply_waits_and_counts_once(void **state)
+{
+	enum { N = 300 };
+	struct fab_ep_key client = {.vni = RIG_VNI};
+	struct fab_endpoint remote = {.state = FAB_EP_REMOTE, .vtep = RIG_PEER, .generation = 2};
+	struct fab_ep_addrs addrs = {.n_ip4 = 1, .ip4 = {0x0a000002}};
+	struct rte_mbuf *pkts[32];
+	unsigned int got = 0, held;
+	bool reply = false;
+
+	(void)state;
+	rig_up();
+	memcpy(client.mac, rig_client_mac, 6);
+	assert_int_equal(fabric_endpoint_upsert(r.fab, &client, &remote, &addrs), 0);
+	for (uint32_t i = 0; i < N; i++) {
+		send_from_peer(i);
+		if (i % 100 == 99)
+			WAIT_FOR(ctr(FAB_CTR_RX) >= i + 1, "the worker to take the frames sent");
+	}
+	WAIT_FOR(ctr(FAB_CTR_HELD) > 0, "frames the full ring refused to be held");
+	held = (unsigned int)ctr(FAB_CTR_HELD);
+	guest_send_arp_request(0x0a000002);
+	WAIT_FOR(ctr(FAB_CTR_HELD) == held + 1, "the refused reply to be held");
+	assert_int_equal(ctr(FAB_CTR_ARP_REPLIED), 0);
+	for (int ms = 0; ms < WAIT_MS && !reply; ms++) {
+		uint16_t k = rte_eth_rx_burst(r.guest, 0, pkts, 32);
+
+		for (uint16_t i = 0; i < k; i++) {
+			const uint8_t *d = rte_pktmbuf_mtod(pkts[i], const uint8_t *);
+
+			if (fab_load_be16(d + 12) == FAB_ETHERTYPE_ARP) {
+				if (got != N)
+					fail_msg("the reply came after %u of the %u frames ahead of it",
+						 got, N);
+				assert_int_equal(fab_load_be16(d + 20), FAB_ARP_OP_REPLY);
+				assert_memory_equal(d + 22, rig_client_mac, 6);
+				reply = true;
+			} else if (fab_load_be32(d + 14) != got++) {
+				fail_msg("frame %u arrived out of order", got - 1);
+			}
+			rte_pktmbuf_free(pkts[i]);
+		}
+		if (!k)
+			usleep(1000);
+	}
+	assert_true(reply);
+	WAIT_FOR(ctr(FAB_CTR_RELEASED) == held + 1, "every held frame to count as released");
+	assert_int_equal(ctr(FAB_CTR_DELIVERED) + ctr(FAB_CTR_RELEASED), N + 1);
+	assert_int_equal(ctr(FAB_CTR_ARP_REPLIED), 0);
+	assert_int_equal(ctr(FAB_CTR_DROPPED), 0);
+}
+
 static void test_held_frames_follow_the_vm_to_its_new_host(void **state)
 {
 	/* More held frames than a worker sends on in one turn, and new frames right after
@@ -377,6 +442,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_a_vhost_port_holds_a_paused_vms_frames, rig_down),
 		cmocka_unit_test_teardown(test_frames_wait_while_the_vm_is_paused, rig_down),
 		cmocka_unit_test_teardown(test_frames_a_busy_guest_refuses_wait_for_it, rig_down),
+		cmocka_unit_test_teardown(test_a_refused_proxy_reply_waits_and_counts_once, rig_down),
 		cmocka_unit_test_teardown(test_held_frames_follow_the_vm_to_its_new_host, rig_down),
 	};
 

@@ -99,6 +99,28 @@ void dpdk_rig_send_from_peer(struct rte_mempool *pool, struct rte_ring *uplink_r
 	assert_int_equal(rte_ring_enqueue(uplink_rx, m), 0);
 }
 
+struct rte_mbuf *dpdk_rig_vm_arp_request(struct rte_mempool *pool, uint32_t spa, uint32_t tpa)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	uint8_t p[60];
+
+	assert_non_null(m);
+	memset(p, 0, sizeof(p));
+	memset(p, 0xff, 6);
+	memcpy(p + 6, rig_vm_mac, 6);
+	fab_store_be16(p + 12, FAB_ETHERTYPE_ARP);
+	fab_store_be16(p + 14, 1);
+	fab_store_be16(p + 16, FAB_ETHERTYPE_IPV4);
+	p[18] = 6;
+	p[19] = 4;
+	fab_store_be16(p + 20, FAB_ARP_OP_REQUEST);
+	memcpy(p + 22, rig_vm_mac, 6);
+	fab_store_be32(p + 28, spa);
+	fab_store_be32(p + 38, tpa);
+	memcpy(rte_pktmbuf_append(m, sizeof(p)), p, sizeof(p));
+	return m;
+}
+
 const uint8_t rig_host_mac[6] = {2, 0, 0, 0, 1, 1};
 const uint8_t rig_peer_mac[6] = {2, 0, 0, 0, 1, 2};
 const uint8_t rig_vm_mac[6] = {0x52, 0x54, 0, 0, 0, 0x0a};

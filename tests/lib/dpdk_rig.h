@@ -88,4 +88,11 @@ extern const struct dpdk_rig_peer rig_from_peer;
 void dpdk_rig_send_from_peer(struct rte_mempool *pool, struct rte_ring *uplink_rx,
 			     const struct dpdk_rig_peer *peer, uint32_t seq);
 
+/*
+ * A broadcast ARP request from the VM (rig_vm_mac, sender address `spa`) for `tpa`, 60
+ * bytes, in an mbuf from `pool` (a gratuitous ARP when `tpa` is `spa`). Fails the running
+ * test if it cannot be allocated.
+ */
+struct rte_mbuf *dpdk_rig_vm_arp_request(struct rte_mempool *pool, uint32_t spa, uint32_t tpa);
+
 #endif
