@@ -183,6 +183,7 @@ struct dp_worker {
 	struct dp_ep_counters *ep; /* [max_endpoints] */
 	struct dp_vtep_cache_entry *vtep_cache; /* [DP_VTEP_CACHE], for configured workers only */
 	uint64_t next_hold_check;
+	uint64_t now; /* the TSC read at the start of this turn: held frames' timestamp */
 } __rte_cache_aligned;
 
 struct dpdk_backend {

@@ -514,9 +514,9 @@ static unsigned int expire_held(struct dp_worker *w, struct dp_port *p, uint64_t
 	/* Oldest first: peek at the head and take it only if it has expired. */
 	while (n < DP_BURST &&
 	       rte_ring_dequeue_bulk_elem_start(p->hold, &h, sizeof(h), 1, NULL) == 1) {
-		/* Not `now - h.tsc`: a frame a device refused during this turn carries a reading
-		 * taken after `now` (dp_unsent). */
-		if (h.tsc + w->b->hold_timeout_tsc > now) {
+		/* Every frame carries the reading of the turn that queued it (w->now, dp_unsent
+		 * too): never later than `now`. */
+		if (now - h.tsc < w->b->hold_timeout_tsc) {
 			rte_ring_dequeue_elem_finish(p->hold, 0);
 			break;
 		}
@@ -710,11 +710,10 @@ void dp_unsent(struct rte_mbuf **unsent, uint16_t count, void *userdata)
 
 	if (c->p->hold_unsent) {
 		struct dp_held h[DP_BURST];
-		uint64_t now = rte_rdtsc();
 		unsigned int n = count < DP_BURST ? count : DP_BURST; /* buffers hold DP_BURST */
 
 		for (unsigned int i = 0; i < n; i++)
-			h[i] = (struct dp_held){.m = unsent[i], .tsc = now};
+			h[i] = (struct dp_held){.m = unsent[i], .tsc = w->now};
 		held = rte_ring_enqueue_burst_elem(c->p->hold, h, sizeof(h[0]), n, NULL);
 		w->ctr[FAB_CTR_HELD] += held;
 		/* Counted as delivered (or as proxy replies) when they were buffered: they were
@@ -759,6 +758,8 @@ int dp_worker_main(void *arg)
 	while (__atomic_load_n(&b->running, __ATOMIC_ACQUIRE)) {
 		unsigned int work = 0;
 		uint64_t now = rte_rdtsc(); /* one reading per turn: the bursts' and the queues' */
+
+		w->now = now;
 
 		for (unsigned int i = 0; i < w->n_rx_ports; i++) {
 			struct dp_port *p = &b->ports[w->rx_ports[i]];
