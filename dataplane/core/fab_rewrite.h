@@ -22,14 +22,18 @@
  *   IPv6:  source (4 words), destination (4 words), sport << 16 | dport, next header
  *   other: destination MAC bytes 0-3, bytes 4-5 << 16 | source MAC bytes 0-1,
  *          source MAC bytes 2-5, ethertype
- * Ports are zero for fragments and for protocols without ports. The hash is the top 32
- * bits of (K[0] + K[1] * w[0] + ... + K[n] * w[n-1]) mod 2^64, the K below: every output
- * bit is uniform over flows, and the products are independent, so the hash costs one
- * multiply's latency, not a chain of them (MurmurHash3 before it was 12% of the encap
- * worker). The specification is written out here because the test vectors recompute it
- * independently.
+ * Ports are zero for fragments and for protocols without ports. With the K below,
+ * x = (K[0] + K[1] * w[0] + ... + K[n] * w[n-1]) mod 2^64, then a finaliser:
+ * x ^= x >> 32; x *= 0xff51afd7ed558ccd (mod 2^64); x ^= x >> 32; the hash is x's low 32
+ * bits. The sum alone is linear in each word, so flows that differ in one word (the
+ * destination port of a server's replies) walked the source ports in strides and used
+ * half of them; the finaliser mixes every bit into the low ones. The products are
+ * independent, so the hash costs two multiplies' latency, not MurmurHash3's chain (12% of
+ * the encap worker). The specification is written out here because the test vectors
+ * recompute it independently.
  */
 #define FAB_FLOW_HASH_WORDS_MAX 10
+#define FAB_FLOW_HASH_FINAL 0xff51afd7ed558ccdull
 
 static const uint64_t fab_flow_hash_k[FAB_FLOW_HASH_WORDS_MAX + 1] = {
 	0xa72706904499b695ull, 0x9a2b2896fc76e2f7ull, 0xc574b814e8fdb921ull,
@@ -38,12 +42,19 @@ static const uint64_t fab_flow_hash_k[FAB_FLOW_HASH_WORDS_MAX + 1] = {
 	0x6f27b1602655ee57ull, 0x42a9671be9ff84e3ull,
 };
 
+FAB_INLINE uint32_t fab_flow_hash_final(uint64_t x)
+{
+	x ^= x >> 32;
+	x *= FAB_FLOW_HASH_FINAL;
+	return (uint32_t)(x ^ (x >> 32));
+}
+
 FAB_INLINE uint32_t fab_flow_hash4(uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3)
 {
 	uint64_t a = fab_flow_hash_k[0] + fab_flow_hash_k[1] * w0;
 	uint64_t b = fab_flow_hash_k[2] * w1 + fab_flow_hash_k[3] * w2;
 
-	return (uint32_t)((a + b + fab_flow_hash_k[4] * w3) >> 32);
+	return fab_flow_hash_final(a + b + fab_flow_hash_k[4] * w3);
 }
 
 FAB_INLINE uint32_t fab_flow_hash(const struct fab_frame *f)
@@ -62,7 +73,7 @@ FAB_INLINE uint32_t fab_flow_hash(const struct fab_frame *f)
 			h += fab_flow_hash_k[5 + i] * fab_load_be32(f->ip6_dst + 4 * i);
 		}
 		h += fab_flow_hash_k[9] * ports + fab_flow_hash_k[10] * f->l4_proto;
-		return (uint32_t)(h >> 32);
+		return fab_flow_hash_final(h);
 	}
 	return fab_flow_hash4(fab_load_be32(f->dst_mac),
 			      (uint32_t)fab_load_be16(f->dst_mac + 4) << 16 |

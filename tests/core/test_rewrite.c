@@ -23,9 +23,9 @@ static void test_flow_hash_reference_values(void **state)
 			       .src_mac = {2, 0, 0, 0, 0, 2}, .ethertype = 0x88b5};
 
 	(void)state;
-	assert_int_equal(fab_flow_hash(&v4), 0xccd0d52d);
-	assert_int_equal(fab_flow_hash(&v6), 0x12105015);
-	assert_int_equal(fab_flow_hash(&l2), 0x5b7567d0);
+	assert_int_equal(fab_flow_hash(&v4), 0x9e6baedf);
+	assert_int_equal(fab_flow_hash(&v6), 0x6485987e);
+	assert_int_equal(fab_flow_hash(&l2), 0x8fce1776);
 }
 
 static void test_sport_in_dynamic_range(void **state)
@@ -53,9 +53,10 @@ static void test_flow_hash_depends_on_flow(void **state)
 }
 
 /* ECMP on the underlay spreads what the source ports spread: 65536 flows of one VM pair
- * (source ports 0..65535, then destination addresses 0..65535) must use nearly all of the
- * 16384 source ports, none much more than the others (uniform: about 16084 used, at most
- * about 15 flows on one port). */
+ * (source ports 0..65535, then destination ports, then destination addresses varying in
+ * their low and then their high 16 bits) must use nearly all of the 16384 source ports,
+ * none much more than the others (uniform: about 16084 used, at most about 15 flows on
+ * one port). */
 static void test_flow_hash_spreads_source_ports(void **state)
 {
 	static uint16_t flows_on[16384];
@@ -63,16 +64,21 @@ static void test_flow_hash_spreads_source_ports(void **state)
 			      .l4_proto = 6, .has_ports = 1, .dport = 443};
 
 	(void)state;
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0; pass < 4; pass++) {
+		struct fab_frame g = f;
 		unsigned int used = 0, most = 0;
 
 		memset(flows_on, 0, sizeof(flows_on));
 		for (uint32_t i = 0; i < 65536; i++) {
 			if (pass == 0)
-				f.sport = (uint16_t)i;
+				g.sport = (uint16_t)i;
+			else if (pass == 1)
+				g.dport = (uint16_t)i;
+			else if (pass == 2)
+				g.ip4_dst = 0x0a000000 + i;
 			else
-				f.ip4_dst = 0x0a000000 + i;
-			flows_on[fab_vxlan_sport(fab_flow_hash(&f)) - FAB_VXLAN_SPORT_MIN]++;
+				g.ip4_dst = i << 16 | 2;
+			flows_on[fab_vxlan_sport(fab_flow_hash(&g)) - FAB_VXLAN_SPORT_MIN]++;
 		}
 		for (unsigned int p = 0; p < 16384; p++) {
 			used += flows_on[p] != 0;

@@ -9,8 +9,8 @@ the format) into OUTDIR, one `NNN-name.vec` file per case:
 Every frame, and above all every expected frame, is built with scapy layers: never with
 our own encoder. The one thing recomputed here by hand is the VXLAN source port, from the
 flow hash specification written above fab_flow_hash() in dataplane/core/fab_rewrite.h
-(a multilinear hash over big-endian 32-bit words: the top 32 bits of K0 + sum Ki * w(i-1)
-modulo 2^64).
+(a multilinear hash over big-endian 32-bit words, K0 + sum Ki * w(i-1) modulo 2^64, then
+a multiply-xorshift finaliser).
 
 The output is deterministic byte for byte: no timestamps, no randomness, no address
 taken from this machine's interfaces (every MAC and IP address is given explicitly).
@@ -61,19 +61,21 @@ FLOW_HASH_K = [
 ]
 
 
+FLOW_HASH_FINAL = 0xFF51AFD7ED558CCD
+
+
 def flow_hash_words(words):
-    """The top 32 bits of K0 + K1*w0 + ... + Kn*w(n-1), modulo 2^64."""
+    """x = K0 + K1*w0 + ... + Kn*w(n-1) modulo 2^64; x ^= x >> 32; x *= FINAL modulo
+    2^64; x ^= x >> 32; the low 32 bits."""
     assert 1 <= len(words) < len(FLOW_HASH_K)
-    h = FLOW_HASH_K[0]
+    x = FLOW_HASH_K[0]
     for k, w in zip(FLOW_HASH_K[1:], words):
         assert 0 <= w <= M32
-        h = (h + k * w) & M64
-    return h >> 32
-
-
-# Known answers, worked by hand from the definition.
-assert flow_hash_words([0]) == 0xA7270690
-assert flow_hash_words([1]) == ((0xA72706904499B695 + 0x9A2B2896FC76E2F7) & M64) >> 32
+        x = (x + k * w) & M64
+    x ^= x >> 32
+    x = (x * FLOW_HASH_FINAL) & M64
+    x ^= x >> 32
+    return x & M32
 
 
 def _ip4_word(addr):
