@@ -442,7 +442,8 @@ bool dp_port_holds_paused(void *be, uint16_t index)
 
 size_t dpdk_backend_footprint(const struct dpdk_backend *b)
 {
-	return sizeof(*b) + (size_t)b->n_workers * b->cfg.max_endpoints * sizeof(struct dp_ep_counters) +
+	return sizeof(*b) + (size_t)b->n_workers * DP_VTEP_CACHE * sizeof(struct dp_vtep_cache_entry) +
+	       (size_t)b->n_workers * b->cfg.max_endpoints * sizeof(struct dp_ep_counters) +
 	       (size_t)b->cfg.max_endpoints * sizeof(struct fab_ep_stats);
 }
 

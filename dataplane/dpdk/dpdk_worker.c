@@ -514,9 +514,9 @@ static unsigned int expire_held(struct dp_worker *w, struct dp_port *p, uint64_t
 	/* Oldest first: peek at the head and take it only if it has expired. */
 	while (n < DP_BURST &&
 	       rte_ring_dequeue_bulk_elem_start(p->hold, &h, sizeof(h), 1, NULL) == 1) {
-		/* Every frame carries the reading of the turn that queued it (w->now, dp_unsent
-		 * too): never later than `now`. */
-		if (now - h.tsc < w->b->hold_timeout_tsc) {
+		/* Not `now - h.tsc`: another worker (the uplink's, or a device's refusal in
+		 * its own turn) may have queued the frame with a reading taken after `now`. */
+		if (h.tsc + w->b->hold_timeout_tsc > now) {
 			rte_ring_dequeue_elem_finish(p->hold, 0);
 			break;
 		}
